@@ -1,0 +1,33 @@
+# Two entry points a new user needs: `make demo` (set up + demo) and `make test`.
+# The virtualenv is built once and reused until setup.cfg changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The only torch/torchvision pair that imports together here (timm needs torchvision).
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: setup demo test lint bench clean-runs
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH_PINS)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/bnas profile architectures/reactnet_a_tiny_mixed.yaml
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check bnas tests bench experiments
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+clean-runs:
+	rm -rf runs

@@ -1,0 +1,5 @@
+import sys
+
+from bnas.cli import main
+
+sys.exit(main())

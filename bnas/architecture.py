@@ -1,0 +1,245 @@
+"""``Architecture``: the one currency between search spaces, models, training and export.
+
+An Architecture names a backbone, its arguments, and for every block which of its binarized
+*sites* get a static threshold (ReActNet's RSign: a learned per-channel bias) or a dynamic
+one (DySign: a per-sample, per-channel threshold from a small generator). It is plain data:
+it round-trips through dicts, YAML and JSON, validates itself against the backbone catalog,
+hashes to a stable short id, and prints as one line, e.g. ``reactnet_a[S S D16 S/D8]``.
+
+Example::
+
+    >>> arch = Architecture.uniform("reactnet_a", "dynamic", preset="tiny", num_classes=10)
+    >>> arch.summary()
+    'reactnet_a[D16 D16 D16 D16]'
+    >>> Architecture.from_dict(arch.to_dict()) == arch
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bnas.backbones import backbone_info
+from bnas.errors import BnasError, describe_location, first_validation_problem
+
+ThresholdKind = Literal["static", "dynamic"]
+THRESHOLD_KINDS: tuple[str, ...] = ("static", "dynamic")
+
+
+class Threshold(BaseModel):
+    """How one binarized site thresholds its input before ``sign``.
+
+    ``static``: sign(x − α_c) with a learned per-channel α (ReActNet RSign).
+    ``dynamic``: sign(x − τ(x) − α_c), τ from a generator pool → FC(C→C/rd_ratio) → act → FC
+    (DySign); ``pool: constant`` feeds the generator a learned constant instead of the input's
+    statistics, an input-independent control for ablations.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ThresholdKind = "static"
+    rd_ratio: int = Field(16, gt=0, description="channel reduction ratio of the generator")
+    min_hidden: int = Field(8, gt=0, description="lower bound on the generator's hidden width")
+    pool: Literal["mean", "mean_std", "constant"] = "mean"
+    act: Literal["relu", "prelu"] = "relu"
+    bound: Literal["none", "tanh"] = "none"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            if data not in THRESHOLD_KINDS:
+                raise ValueError(
+                    f"unknown threshold {data!r}; valid: {', '.join(THRESHOLD_KINDS)}"
+                )
+            return {"kind": data}
+        if isinstance(data, dict) and data.get("kind", "static") == "static":
+            return {"kind": "static"}  # generator settings mean nothing without a generator
+        return data
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.kind == "dynamic"
+
+    def to_data(self) -> str | dict[str, Any]:
+        """``"static"``, or the dynamic settings as a dict (YAML friendly)."""
+        if not self.is_dynamic:
+            return "static"
+        defaults = Threshold(kind="dynamic")
+        return {"kind": "dynamic", "rd_ratio": self.rd_ratio} | {
+            name: value
+            for name, value in self.model_dump().items()
+            if value != getattr(defaults, name)
+        }
+
+    def token(self) -> str:
+        return f"D{self.rd_ratio}" if self.is_dynamic else "S"
+
+
+STATIC = Threshold()
+
+
+class Architecture(BaseModel):
+    """A backbone plus, for every block, the threshold of each binarized site."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backbone: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    binarizer: Literal["approx_sign", "ste"] = "approx_sign"
+    rprelu: ThresholdKind = "static"
+    blocks: tuple[dict[str, Threshold], ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_blocks(cls, data: Any) -> Any:
+        """Fill every block with every site: a block or the whole list may be a shorthand."""
+        if not isinstance(data, dict) or not isinstance(data.get("backbone"), str):
+            return data
+        info = backbone_info(data["backbone"])
+        args = data.get("args") or {}
+        if not isinstance(args, dict):
+            return data
+        unknown = sorted(set(args) - set(info.args))
+        if unknown:
+            raise ValueError(
+                f"args: unknown argument {unknown[0]!r} for {info.name}; "
+                f"valid: {', '.join(info.args)}"
+            )
+        num_blocks = info.num_blocks(args)
+        blocks = data.get("blocks", "static")
+        if isinstance(blocks, (str, Threshold)) or (
+            isinstance(blocks, dict) and "kind" in blocks
+        ):
+            blocks = [blocks] * num_blocks
+        if not isinstance(blocks, (list, tuple)):
+            return data
+        if len(blocks) != num_blocks:
+            raise ValueError(
+                f"blocks: {info.name} with these args has {num_blocks} blocks, "
+                f"got {len(blocks)}"
+            )
+        expanded = []
+        for index, block in enumerate(blocks):
+            if isinstance(block, (str, Threshold)) or (isinstance(block, dict) and "kind" in block):
+                block = {site: block for site in info.sites}
+            if isinstance(block, dict):
+                wrong = [site for site in block if site not in info.sites]
+                if wrong:
+                    raise ValueError(
+                        f"blocks[{index}]: unknown site {wrong[0]!r}; "
+                        f"valid for {info.name}: {', '.join(info.sites)}"
+                    )
+                block = {site: block.get(site, "static") for site in info.sites}
+            expanded.append(block)
+        return {**data, "args": args, "blocks": expanded}
+
+    # -- constructors -------------------------------------------------------------------------
+
+    @classmethod
+    def uniform(
+        cls, backbone: str, threshold: str | Threshold | dict[str, Any] = "static", **args: Any
+    ) -> Architecture:
+        """Every site of every block with the same threshold."""
+        return cls.from_dict({"backbone": backbone, "args": args, "blocks": threshold})
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "architecture") -> Architecture:
+        """Validate plain data; a problem becomes one ``BnasError`` line naming its path."""
+        if not isinstance(data, dict):
+            raise BnasError(f"{source}: expected a mapping with 'backbone' and 'blocks'")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            loc, message = first_validation_problem(error)
+            where = f"{describe_location(loc)}: " if loc else ""
+            raise BnasError(f"{source}: {where}{message}") from None
+        except BnasError as error:  # an unknown backbone or preset from the catalog
+            raise BnasError(f"{source}: {error}") from None
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "architecture") -> Architecture:
+        """Parse YAML text (``yaml.safe_load`` only); ``source`` prefixes error messages."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f":{mark.line + 1}" if mark is not None else ""
+            raise BnasError(f"{source}{where}: not valid YAML ({type(error).__name__})") from None
+        return cls.from_dict(data, source=source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Architecture:
+        """Load an ``arch.yaml`` (or ``.json``) file."""
+        path = Path(path)
+        if not path.is_file():
+            raise BnasError(f"{path}: no such architecture file")
+        return cls.from_yaml(path.read_text(), source=str(path))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.to_yaml())
+        return path
+
+    # -- plain data ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backbone": self.backbone,
+            "args": dict(self.args),
+            "binarizer": self.binarizer,
+            "rprelu": self.rprelu,
+            "blocks": [
+                {site: threshold.to_data() for site, threshold in block.items()}
+                for block in self.blocks
+            ],
+        }
+
+    def to_yaml(self) -> str:
+        header = f"# {self.summary()}  id={self.arch_id}\n"
+        return header + yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def arch_id(self) -> str:
+        """Stable 10-hex-digit id: the same architecture has the same id on every machine."""
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:10]
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Architecture) and self.to_json() == other.to_json()
+
+    # -- views --------------------------------------------------------------------------------
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return backbone_info(self.backbone).sites
+
+    def block_token(self, index: int) -> str:
+        """``S`` all static, ``D16`` all dynamic with r=16, else per site, e.g. ``S/D8``."""
+        tokens = [threshold.token() for threshold in self.blocks[index].values()]
+        return tokens[0] if len(set(tokens)) == 1 else "/".join(tokens)
+
+    def summary(self) -> str:
+        """One line: ``reactnet_a[S S D16 S/D8]``."""
+        return f"{self.backbone}[{' '.join(map(self.block_token, range(len(self.blocks))))}]"
+
+    def num_dynamic_sites(self) -> int:
+        return sum(t.is_dynamic for block in self.blocks for t in block.values())
+
+    def with_args(self, **args: Any) -> Architecture:
+        """The same thresholds with some backbone arguments replaced (e.g. ``num_classes``)."""
+        data = self.to_dict()
+        data["args"] = {**data["args"], **args}
+        return Architecture.from_dict(data)
