@@ -8,6 +8,7 @@ format behaves the same way.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,20 +110,20 @@ class FileImageDataset(_PoolView):
         return self.transform(img), int(self.pool.targets[j])
 
 
-class Format:
+class Format(ABC):
     """One registry entry: how to describe, read and transform one named dataset."""
 
+    @abstractmethod
     def info(self, root: Path | None, img_size: int | None) -> DatasetInfo:
         """Shape facts without reading pixels (a directory listing at most)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read(self, root: Path | None, download: bool) -> tuple[Pool, Pool | None]:
         """(training pool, test pool or None); raises BnasError naming what was expected."""
-        raise NotImplementedError
 
+    @abstractmethod
     def transforms(self, info: DatasetInfo, augment: bool) -> tuple[Transform, Transform]:
         """(train, eval) transforms producing ``info.img_size`` squares."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)

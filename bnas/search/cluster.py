@@ -1,0 +1,58 @@
+"""Connecting to Ray: an embedded local cluster on loopback, or an existing cluster.
+
+Ray picks the machine's external interface as its node address unless told otherwise, even
+for a single-machine run; bnas keeps a local run on 127.0.0.1 (Ray 2.60 needs
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` for that, or it rewrites the loopback address).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+from bnas.errors import BnasError
+
+LOCAL_NODE_IP = "127.0.0.1"
+# Tiny tensors travel through the object store; Ray's default claims ~30 % of RAM.
+LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
+
+
+def _quiet_ray_environment() -> None:
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    # Metrics and logs go to our own progress lines; Ray's new console output would repeat them.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+    """Start an embedded loopback cluster (``address=None``) or join ``address``.
+
+    An embedded cluster is shut down on exit; a joined one is left running (it is not ours).
+    """
+    _quiet_ray_environment()
+    import ray
+
+    if ray.is_initialized():  # a caller (e.g. a notebook) already connected: use that
+        yield
+        return
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    if address is None:
+        ray.init(
+            _node_ip_address=LOCAL_NODE_IP,
+            num_cpus=num_cpus,
+            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+            **kwargs,
+        )
+    else:
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise BnasError(f"--address {address}: cannot join the Ray cluster ({first_line})")
+    try:
+        yield
+    finally:
+        ray.shutdown()

@@ -1,0 +1,250 @@
+"""The search controller: Ray Tune runs trials, Optuna samples them, ASHA stops bad ones.
+
+Budget constraints (``max_ops``, ``max_size_mib``, …) are checked *before* training: the
+define-by-run function profiles each sampled Architecture (meta tensors, milliseconds), stores
+the violations as the Optuna trial's ``constraints`` user attribute — which the samplers'
+``constraints_func`` reads, so TPE and NSGA-II learn that region is infeasible — and marks the
+trial infeasible; its trainable then reports accuracy 0 without training.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bnas.architecture import Architecture
+from bnas.errors import BnasError
+from bnas.search.cluster import ray_session
+from bnas.search.summary import summarize, write_summary
+from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, run_trial
+
+SPACE_FILE = "space.yaml"
+STUDY_FILE = "study.db"
+CONSTRAINTS_ATTR = "constraints"
+# Constraint name in the YAML → key of bnas.profile's Cost.to_dict().
+CONSTRAINT_METRICS = {
+    "max_ops": "ops",
+    "max_bops": "bops",
+    "max_flops": "flops",
+    "max_size_mib": "size_mib",
+    "max_params": "params",
+}
+
+
+def _constraints_of(frozen_trial: Any) -> list[float]:
+    return frozen_trial.user_attrs.get(CONSTRAINTS_ATTR, [0.0])
+
+
+def budget_violations(cost: dict[str, float], constraints: dict[str, float]) -> list[float]:
+    """One number per constraint, ≤ 0 when met (Optuna's convention for constraints_func)."""
+    values = []
+    for name, limit in sorted(constraints.items()):
+        metric = CONSTRAINT_METRICS[name]
+        actual = cost["params_binary"] + cost["params_real"] if metric == "params" else cost[metric]
+        values.append(float(actual) / float(limit) - 1.0)
+    return values or [0.0]
+
+
+def make_sampler(space: Any) -> Any:
+    import optuna
+
+    search = space.search
+    seed = search.seed
+    if search.algorithm == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if search.algorithm == "grid":
+        return optuna.samplers.GridSampler(space.grid_search_space(), seed=seed)
+    if search.algorithm == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=_constraints_of)
+    return optuna.samplers.TPESampler(seed=seed, constraints_func=_constraints_of)
+
+
+def define_by_run(trial: Any, *, space: Any) -> dict[str, Any]:
+    """Sample one candidate and attach its cost and feasibility (see module docstring)."""
+    from bnas.profile import profile_architecture
+
+    constants = space.define_by_run(trial) or {}
+    arch = space.architecture(trial.params)
+    cost = profile_architecture(arch).to_dict()
+    violations = budget_violations(cost, space.search.constraints_dict())
+    trial.set_user_attr(CONSTRAINTS_ATTR, violations)
+    trial.set_user_attr("arch", arch.summary())
+    return {**constants, COST_KEY: cost, FEASIBLE_KEY: all(v <= 0 for v in violations)}
+
+
+class ProgressPrinter:
+    """One line per reported epoch: trial, architecture, epoch, accuracy, OPs."""
+
+    def __init__(self, epochs: int, num_samples: int) -> None:
+        self.epochs = epochs
+        self.num_samples = num_samples
+        self.start = time.monotonic()
+        self.names: dict[str, int] = {}
+
+    def _number(self, trial: Any) -> int:
+        return self.names.setdefault(trial.trial_id, len(self.names) + 1)
+
+    def line(self, trial: Any, text: str) -> None:
+        elapsed = time.monotonic() - self.start
+        print(
+            f"[{elapsed:6.1f}s] trial {self._number(trial):>3}/{self.num_samples} {text}",
+            flush=True,
+        )
+
+    def result(self, trial: Any, result: dict[str, Any]) -> None:
+        if not result.get(FEASIBLE_KEY, True):
+            self.line(trial, f"{result.get('arch', '?')}  over budget, not trained")
+            return
+        if "val_top1" not in result:
+            return
+        self.line(
+            trial,
+            f"{result.get('arch', '?')}  epoch {result.get('epoch', '?')}/{self.epochs}  "
+            f"val_top1 {result['val_top1']:.3f}  OPs {result.get('ops', float('nan')):.3g}",
+        )
+
+
+def _tune_callback(printer: ProgressPrinter) -> Any:
+    from ray.tune import Callback
+
+    class _Progress(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
+            printer.result(trial, result)
+
+        def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
+            printer.line(trial, "failed (reason in summary.json)")
+
+        def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
+            epochs = trial.last_result.get("training_iteration", 0)
+            if trial.last_result.get(FEASIBLE_KEY, True) and epochs < printer.epochs:
+                printer.line(trial, f"stopped early by ASHA after {epochs} epochs")
+
+    return _Progress()
+
+
+def run_search(
+    space: Any,
+    *,
+    name: str | None = None,
+    storage: str | Path = "runs",
+    address: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume) a search; returns the summary also written to ``RUN_DIR/summary.json``.
+
+    The run directory is ``storage/name`` (``name`` defaults to the space's name). A new run
+    refuses an existing run directory; ``resume=True`` requires one.
+    """
+    name = name or space.name
+    storage_path = Path(storage).expanduser().resolve()
+    run_dir = storage_path / name
+    has_run = (run_dir / SPACE_FILE).is_file()
+    if resume and not has_run:
+        raise BnasError(f"--resume: no run to resume at {run_dir}")
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise BnasError(
+            f"{run_dir} already holds a run; use --resume to continue it or --name for a new one"
+        )
+
+    search = space.search
+    resources = {"cpu": search.resources_per_trial.cpu, "gpu": search.resources_per_trial.gpu}
+    threads = max(1, int(resources["cpu"]))
+    epochs = space.train_settings({})["epochs"] if hasattr(space, "train_settings") else 1
+
+    with ray_session(address):
+        import optuna
+        from ray import tune
+        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        trainable = tune.with_resources(
+            functools.partial(run_trial, space=space, threads=threads), resources
+        )
+        # Tune needs a named function to label trials.
+        functools.update_wrapper(trainable, run_trial)
+        printer = ProgressPrinter(epochs, search.num_samples)
+        run_config = tune.RunConfig(
+            name=name,
+            storage_path=str(storage_path),
+            failure_config=tune.FailureConfig(max_failures=0),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[_tune_callback(printer)],
+            verbose=0,
+        )
+        if resume:
+            if not tune.Tuner.can_restore(str(run_dir)):
+                raise BnasError(f"--resume: {run_dir} has no Ray Tune experiment state")
+            print(f"resuming {run_dir}", flush=True)
+            tuner = tune.Tuner.restore(
+                str(run_dir), trainable, resume_unfinished=True, resume_errored=False
+            )
+        else:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / SPACE_FILE).write_text(space.source_text)
+            objectives = dict(search.objectives)
+            metrics, modes = list(objectives), list(objectives.values())
+            searcher = OptunaSearch(
+                functools.partial(define_by_run, space=space),
+                metric=metrics if len(metrics) > 1 else metrics[0],
+                mode=modes if len(modes) > 1 else modes[0],
+                sampler=make_sampler(space),
+                storage=optuna.storages.RDBStorage(f"sqlite:///{run_dir / STUDY_FILE}"),
+                study_name=name,
+            )
+            scheduler = FIFOScheduler()
+            if search.scheduler.asha is not None:
+                scheduler = ASHAScheduler(
+                    time_attr="training_iteration",
+                    metric="val_top1",
+                    mode="max",
+                    max_t=epochs,
+                    grace_period=search.scheduler.asha.grace_period,
+                    reduction_factor=search.scheduler.asha.reduction_factor,
+                )
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    search_alg=searcher,
+                    scheduler=scheduler,
+                    num_samples=search.num_samples,
+                    max_concurrent_trials=search.max_concurrent,
+                    reuse_actors=True,
+                ),
+                run_config=run_config,
+            )
+        print(
+            f"search {name}: {search.num_samples} trials, {search.max_concurrent} at a time, "
+            f"run directory {run_dir}",
+            flush=True,
+        )
+        results = tuner.fit()
+        summary = summarize(results, space, run_dir)
+    write_summary(summary, run_dir)
+    return summary
+
+
+def print_outcome(summary: dict[str, Any], run_dir: Path, stream: Any = sys.stdout) -> None:
+    """The end of a search as a person wants it: counts, the best trial, where its files are."""
+    counts: dict[str, int] = {}
+    for trial in summary["trials"]:
+        counts[trial["status"]] = counts.get(trial["status"], 0) + 1
+    print("trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), file=stream)
+    best = summary.get("best")
+    if best is None:
+        print("no trial finished; see summary.json for the errors", file=stream)
+        return
+    metrics = best["metrics"]
+    print(
+        f"best: {best['arch_summary']}  val_top1 {metrics['val_top1']:.4f}  "
+        f"OPs {metrics['ops']:.4g}  size {metrics['size_mib']:.3f} MiB  (trial {best['trial_id']})",
+        file=stream,
+    )
+    print(Architecture.from_dict(best["arch"]).to_yaml().rstrip(), file=stream)
+    if best.get("checkpoint"):
+        print(f"weights: {run_dir / best['checkpoint']}", file=stream)
+    print(f"summary: {run_dir / 'summary.json'}", file=stream)
+    print(f"export it: bnas export {run_dir} --best --onnx", file=stream)

@@ -1,0 +1,49 @@
+"""One search trial: sample → Architecture → (budget check) → :func:`bnas.train.train`.
+
+Runs inside a Ray worker. Everything about *training* is bnas.train's; this module only turns
+the sampled config into an Architecture and a TrainConfig, and each epoch's metrics into a
+``ray.tune.report`` with the checkpoint bnas.train wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+COST_KEY = "cost"
+FEASIBLE_KEY = "feasible"
+
+
+def run_trial(config: dict[str, Any], *, space: Any, threads: int) -> None:
+    """The Ray Tune function trainable (``space`` is bound with ``functools.partial``)."""
+    import ray
+    import torch
+    from ray import tune
+
+    from bnas.train import TrainConfig, train
+
+    torch.set_num_threads(max(1, threads))
+    arch = space.architecture(config)
+    settings = {**space.train_settings(config), "threads": max(1, threads)}
+    train_config = TrainConfig.from_dict(settings, source="trial config")
+    base = {
+        "arch": arch.summary(),
+        "arch_id": arch.arch_id,
+        "node_ip": ray.util.get_node_ip_address(),
+        **config[COST_KEY],
+    }
+    if not config[FEASIBLE_KEY]:
+        # Over budget: told to the searcher as the worst accuracy without training (the
+        # sampler's constraints_func also sees the violation, see bnas.search.controller).
+        tune.report({**base, "val_top1": 0.0, FEASIBLE_KEY: False})
+        return
+
+    def on_epoch(metrics: dict[str, Any], checkpoint_dir: Any) -> None:
+        checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        tune.report({**base, **metrics, FEASIBLE_KEY: True}, checkpoint=checkpoint)
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        train(arch, train_config, on_epoch=on_epoch, progress=False)
+        return
+    with checkpoint.as_directory() as resume_dir:
+        train(arch, train_config, on_epoch=on_epoch, resume_from=resume_dir, progress=False)
