@@ -12,6 +12,9 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
+	@# Fashion-MNIST ships as a Debian package; best effort (needs root and apt).
+	-@test -d /usr/share/datasets/fashion-mnist || { command -v apt-get >/dev/null && \
+		test "$$(id -u)" = 0 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1; } || true
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH_PINS)
 	$(BIN)/pip install -q -e '.[dev]'

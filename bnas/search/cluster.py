@@ -24,6 +24,8 @@ def _quiet_ray_environment() -> None:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     # Metrics and logs go to our own progress lines; Ray's new console output would repeat them.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Tiny trials checkpoint every few seconds; Ray would warn at each experiment snapshot.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
 @contextlib.contextmanager

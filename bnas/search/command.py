@@ -27,13 +27,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bnas.errors import BnasError
     from bnas.space import load_space
 
     space = load_space(args.space, overrides=args.overrides)
-    from bnas.search.controller import print_outcome, run_search
+    name = args.name or space.name
+    run_dir = Path(args.storage).resolve() / name
+    from bnas.search.controller import SPACE_FILE, load_run_space, print_outcome, run_search
 
+    if args.resume:
+        if args.overrides:
+            raise BnasError("--resume continues a run as it was started: drop --set")
+        if not (run_dir / SPACE_FILE).is_file():
+            raise BnasError(f"--resume: no run to resume at {run_dir}")
+        space = load_run_space(run_dir)  # the space (and --set values) the run started with
     summary = run_search(
-        space, name=args.name, storage=args.storage, address=args.address, resume=args.resume
+        space, name=name, storage=args.storage, address=args.address, resume=args.resume
     )
-    print_outcome(summary, Path(args.storage).resolve() / (args.name or space.name))
+    print_outcome(summary, run_dir)
     return 0

@@ -1,10 +1,10 @@
 """The search controller: Ray Tune runs trials, Optuna samples them, ASHA stops bad ones.
 
 Budget constraints (``max_ops``, ``max_size_mib``, …) are checked *before* training: the
-define-by-run function profiles each sampled Architecture (meta tensors, milliseconds), stores
-the violations as the Optuna trial's ``constraints`` user attribute — which the samplers'
-``constraints_func`` reads, so TPE and NSGA-II learn that region is infeasible — and marks the
-trial infeasible; its trainable then reports accuracy 0 without training.
+define-by-run function profiles each sampled Architecture (meta tensors, milliseconds), sets
+each relative violation with Optuna's ``trial.set_constraint`` — which TPE and NSGA-II read, so
+they learn that region is infeasible — and marks the trial infeasible; its trainable then
+reports accuracy 0 without training.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.search.cluster import ray_session
@@ -22,8 +24,8 @@ from bnas.search.summary import summarize, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, run_trial
 
 SPACE_FILE = "space.yaml"
+OVERRIDES_FILE = "overrides.yaml"
 STUDY_FILE = "study.db"
-CONSTRAINTS_ATTR = "constraints"
 # Constraint name in the YAML → key of bnas.profile's Cost.to_dict().
 CONSTRAINT_METRICS = {
     "max_ops": "ops",
@@ -34,18 +36,14 @@ CONSTRAINT_METRICS = {
 }
 
 
-def _constraints_of(frozen_trial: Any) -> list[float]:
-    return frozen_trial.user_attrs.get(CONSTRAINTS_ATTR, [0.0])
-
-
-def budget_violations(cost: dict[str, float], constraints: dict[str, float]) -> list[float]:
-    """One number per constraint, ≤ 0 when met (Optuna's convention for constraints_func)."""
-    values = []
+def budget_violations(cost: dict[str, float], constraints: dict[str, float]) -> dict[str, float]:
+    """Relative excess per constraint, ≤ 0 when met (Optuna's convention for constraints)."""
+    violations = {}
     for name, limit in sorted(constraints.items()):
         metric = CONSTRAINT_METRICS[name]
         actual = cost["params_binary"] + cost["params_real"] if metric == "params" else cost[metric]
-        values.append(float(actual) / float(limit) - 1.0)
-    return values or [0.0]
+        violations[name] = float(actual) / float(limit) - 1.0
+    return violations
 
 
 def make_sampler(space: Any) -> Any:
@@ -58,8 +56,8 @@ def make_sampler(space: Any) -> Any:
     if search.algorithm == "grid":
         return optuna.samplers.GridSampler(space.grid_search_space(), seed=seed)
     if search.algorithm == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=_constraints_of)
-    return optuna.samplers.TPESampler(seed=seed, constraints_func=_constraints_of)
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def define_by_run(trial: Any, *, space: Any) -> dict[str, Any]:
@@ -70,9 +68,11 @@ def define_by_run(trial: Any, *, space: Any) -> dict[str, Any]:
     arch = space.architecture(trial.params)
     cost = profile_architecture(arch).to_dict()
     violations = budget_violations(cost, space.search.constraints_dict())
-    trial.set_user_attr(CONSTRAINTS_ATTR, violations)
+    for name, value in violations.items():
+        trial.set_constraint(name, value)
     trial.set_user_attr("arch", arch.summary())
-    return {**constants, COST_KEY: cost, FEASIBLE_KEY: all(v <= 0 for v in violations)}
+    feasible = all(value <= 0 for value in violations.values())
+    return {**constants, COST_KEY: cost, FEASIBLE_KEY: feasible}
 
 
 class ProgressPrinter:
@@ -125,6 +125,19 @@ def _tune_callback(printer: ProgressPrinter) -> Any:
     return _Progress()
 
 
+def _trial_name(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def load_run_space(run_dir: Path) -> Any:
+    """The space a run was started with: its ``space.yaml`` plus the ``--set`` overrides."""
+    from bnas.space import load_space
+
+    overrides_file = run_dir / OVERRIDES_FILE
+    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+    return load_space(run_dir / SPACE_FILE, overrides=overrides)
+
+
 def run_search(
     space: Any,
     *,
@@ -152,7 +165,7 @@ def run_search(
     search = space.search
     resources = {"cpu": search.resources_per_trial.cpu, "gpu": search.resources_per_trial.gpu}
     threads = max(1, int(resources["cpu"]))
-    epochs = space.train_settings({})["epochs"] if hasattr(space, "train_settings") else 1
+    epochs = space.epochs
 
     with ray_session(address):
         import optuna
@@ -162,10 +175,8 @@ def run_search(
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         trainable = tune.with_resources(
-            functools.partial(run_trial, space=space, threads=threads), resources
+            tune.with_parameters(run_trial, space=space, threads=threads), resources
         )
-        # Tune needs a named function to label trials.
-        functools.update_wrapper(trainable, run_trial)
         printer = ProgressPrinter(epochs, search.num_samples)
         run_config = tune.RunConfig(
             name=name,
@@ -185,6 +196,8 @@ def run_search(
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / SPACE_FILE).write_text(space.source_text)
+            if space.overrides:
+                (run_dir / OVERRIDES_FILE).write_text(yaml.safe_dump(space.overrides))
             objectives = dict(search.objectives)
             metrics, modes = list(objectives), list(objectives.values())
             searcher = OptunaSearch(
@@ -197,13 +210,14 @@ def run_search(
             )
             scheduler = FIFOScheduler()
             if search.scheduler.asha is not None:
+                asha = search.scheduler.asha
                 scheduler = ASHAScheduler(
                     time_attr="training_iteration",
-                    metric="val_top1",
-                    mode="max",
+                    metric=asha.metric,
+                    mode=asha.mode,
                     max_t=epochs,
-                    grace_period=search.scheduler.asha.grace_period,
-                    reduction_factor=search.scheduler.asha.reduction_factor,
+                    grace_period=asha.grace_period,
+                    reduction_factor=asha.reduction_factor,
                 )
             tuner = tune.Tuner(
                 trainable,
@@ -213,6 +227,8 @@ def run_search(
                     num_samples=search.num_samples,
                     max_concurrent_trials=search.max_concurrent,
                     reuse_actors=True,
+                    trial_name_creator=_trial_name,
+                    trial_dirname_creator=_trial_name,
                 ),
                 run_config=run_config,
             )

@@ -16,6 +16,8 @@ from typing import Any
 from bnas.search.pareto import pareto_front
 
 SUMMARY_FILE = "summary.json"
+# Config entries the controller adds beside the sampled parameters.
+_NOT_SAMPLED = {"cost", "feasible", "arch", "arch_id"}
 COST_KEYS = (
     "ops", "bops", "flops", "params_binary", "params_real", "size_mib",
     "generator_flops", "generator_params", "generator_size_mib",
@@ -72,7 +74,7 @@ def _error_line(error: BaseException | None) -> str | None:
 
 def summarize(results: Any, space: Any, run_dir: Path) -> dict[str, Any]:
     """Turn Ray Tune's ResultGrid into the summary dict (see module docstring)."""
-    max_epochs = int(space.train_settings({})["epochs"])
+    max_epochs = space.epochs
     trials = []
     for result in results:
         config = dict(result.config or {})
@@ -96,7 +98,9 @@ def summarize(results: Any, space: Any, run_dir: Path) -> dict[str, Any]:
                 "arch_summary": arch.summary(),
                 "arch_id": arch.arch_id,
                 "config": {
-                    "params": {k: _clean(v) for k, v in config.items() if "." in k},
+                    "params": {
+                        k: _clean(v) for k, v in config.items() if k not in _NOT_SAMPLED
+                    },
                     "train": space.train_settings(config),
                 },
                 "metrics": metrics,

@@ -13,8 +13,8 @@ COST_KEY = "cost"
 FEASIBLE_KEY = "feasible"
 
 
-def run_trial(config: dict[str, Any], *, space: Any, threads: int) -> None:
-    """The Ray Tune function trainable (``space`` is bound with ``functools.partial``)."""
+def run_trial(config: dict[str, Any], space: Any = None, threads: int = 1) -> None:
+    """The Ray Tune function trainable (``space`` and ``threads`` bound by with_parameters)."""
     import ray
     import torch
     from ray import tune

@@ -1,0 +1,94 @@
+"""Search spaces in YAML: the one place that parses them (see :mod:`bnas.space.schema`).
+
+::
+
+    from bnas.space import load_space
+
+    space = load_space("search_spaces/demo_digits.yaml")
+    space.size()                       # distinct architectures, counted
+    arch = next(space.enumerate())     # an Architecture
+    # bnas.search: OptunaSearch(space.define_by_run, ...); in the trial:
+    #   space.architecture(config), space.train_settings(config)
+
+Every problem is one :class:`~bnas.errors.BnasError` line naming the file, line and path, e.g.
+``reactnet.yaml:14 space.blocks.rd_ratio[0]: 0 is not a positive integer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from pydantic import ValidationError
+
+from bnas.errors import BnasError, describe_location
+from bnas.space.schema import SearchSpace, SpaceError, explain
+from bnas.space.yaml_lines import load_located
+
+__all__ = ["SearchSpace", "load_space", "parse_space"]
+
+_SECTIONS = "name, backbone, space, data, train, search"
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``search.num_samples=4`` style overrides (values parsed as YAML) on the loaded data."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise BnasError(f"--set {item!r}: expected KEY=VALUE, e.g. search.num_samples=4")
+        node = data
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise BnasError(f"--set {item!r}: the value is not valid YAML") from None
+    return data
+
+
+def parse_space(
+    text: str, source: str = "search space", overrides: Sequence[str] = ()
+) -> SearchSpace:
+    """Validate YAML text; ``source`` (a file name) starts every error message.
+
+    ``overrides`` (``KEY=VALUE`` strings, as ``bnas search --set``) change values before
+    validation; the run directory keeps the text as given plus ``overrides.yaml``.
+    """
+    located = load_located(text, source)
+    data = located.data
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise BnasError(f"{source}:1 <top>: expected a mapping ({_SECTIONS}), got {got}")
+    data = apply_overrides(data, overrides)
+    if "name" not in data:  # the run directory's name: the file's by default
+        data = {"name": Path(source).stem, **data}
+    try:
+        space = SearchSpace.model_validate(data)
+    except ValidationError as error:
+        loc, message = explain(error)
+        raise BnasError(f"{located.where(loc)} {describe_location(loc)}: {message}") from None
+    except SpaceError as error:
+        raise BnasError(
+            f"{located.where(error.loc)} {describe_location(error.loc)}: {error.detail}"
+        ) from None
+    space._source_text = text
+    space._source = source
+    space._overrides = list(overrides)
+    return space
+
+
+def load_space(path: str | Path, overrides: Sequence[str] = ()) -> SearchSpace:
+    """Read and validate a search-space file (nothing is written anywhere)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BnasError(f"{path}: no such search-space file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise BnasError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    return parse_space(text, source=str(path), overrides=overrides)

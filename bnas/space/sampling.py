@@ -1,0 +1,405 @@
+"""From a validated space to Architectures: resolve blocks, sample, enumerate, count.
+
+A block's *settings* are either ``static`` or one dynamic configuration (rd_ratio, the set of
+sites it covers, pool, act, bound, min_hidden). Distinct settings give distinct
+Architectures (sites outside the set stay static, and a static threshold carries no generator
+settings), so the number of architectures is counted, not enumerated:
+
+.. math::
+    |\\text{space}| = |\\text{binarizer}| \\cdot |\\text{rprelu}| \\cdot
+    \\prod_{i} \\Big( [\\text{static allowed}_i] + [\\text{dynamic allowed}_i] \\cdot
+    |r_i| \\cdot |S_i| \\cdot |\\text{pool}_i| \\cdot |\\text{act}_i| \\cdot |\\text{bound}_i|
+    \\cdot |h_i| \\Big)
+
+where :math:`S_i` are the allowed non-empty site subsets (:math:`2^k - 1` for ``k`` listed
+sites). The parameter names are documented on :class:`bnas.space.schema.SearchSpace`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bnas.architecture import Architecture
+from bnas.backbones import BACKBONES
+from bnas.errors import BnasError
+from bnas.space.schema import BLOCK_DEFAULTS, BlockChoices, Loc, SpaceError
+
+if TYPE_CHECKING:
+    import optuna
+
+    from bnas.space.schema import SearchSpace
+
+SITE_JOIN = "+"  # "conv3x3+conv1x1": a set of sites as one categorical value
+# The generator settings sampled (in this order) only where a block's threshold is dynamic.
+GENERATOR_DIMS = ("rd_ratio", "sites", "pool", "act", "bound", "min_hidden")
+# Cheapest first: for the cost extremes (more input statistics, PReLU, tanh cost more).
+_COST_ORDER = {
+    "pool": ("constant", "mean", "mean_std"),
+    "act": ("relu", "prelu"),
+    "bound": ("none", "tanh"),
+}
+
+
+@dataclass(frozen=True)
+class BlockSpace:
+    """The resolved choices of one block (``space.blocks`` with its overrides applied)."""
+
+    index: int
+    threshold: tuple[str, ...]
+    rd_ratio: tuple[int, ...]
+    sites: tuple[str, ...]  # allowed site sets, each encoded "conv3x3+conv1x1"
+    pool: tuple[str, ...]
+    act: tuple[str, ...]
+    bound: tuple[str, ...]
+    min_hidden: tuple[int, ...]
+
+    def prefix(self) -> str:
+        return f"b{self.index}"
+
+    def generator_dims(self) -> dict[str, tuple[Any, ...]]:
+        return {dim: getattr(self, dim) for dim in GENERATOR_DIMS}
+
+    def dynamic_count(self) -> int:
+        return math.prod(len(values) for values in self.generator_dims().values())
+
+    def count(self) -> int:
+        """Distinct settings of this block."""
+        return ("static" in self.threshold) + ("dynamic" in self.threshold) * self.dynamic_count()
+
+    def options(self) -> Iterator[dict[str, Any]]:
+        """Every distinct setting, static first, as ``{"threshold": ..., dim: value, ...}``."""
+        if "static" in self.threshold:
+            yield {"threshold": "static"}
+        if "dynamic" in self.threshold:
+            dims = self.generator_dims()
+            for values in itertools.product(*dims.values()):
+                yield {"threshold": "dynamic", **dict(zip(dims, values))}
+
+    def label(self, option: dict[str, Any]) -> str:
+        """``static`` or ``dynamic r=8 sites=conv1x1``: only the settings that vary here."""
+        if option["threshold"] == "static":
+            return "static"
+        varying = [
+            f"{'r' if dim == 'rd_ratio' else dim}={option[dim]}"
+            for dim, values in self.generator_dims().items()
+            if len(values) > 1
+        ]
+        return " ".join(["dynamic", *varying])
+
+    def labels(self) -> list[str]:
+        return [self.label(option) for option in self.options()]
+
+    def option_for(self, label: str) -> dict[str, Any]:
+        for option in self.options():
+            if self.label(option) == label:
+                return option
+        raise BnasError(
+            f"params: {self.prefix()} = {label!r} is not a setting of this block; "
+            f"valid: {', '.join(self.labels())}"
+        )
+
+    def thresholds(self, option: dict[str, Any], backbone_sites: Sequence[str]) -> dict[str, Any]:
+        """``{site: "static" | {kind: dynamic, ...}}`` for Architecture.from_dict."""
+        if option["threshold"] == "static":
+            return {site: "static" for site in backbone_sites}
+        covered = set(option["sites"].split(SITE_JOIN))
+        dynamic = {"kind": "dynamic"} | {
+            dim: option[dim] for dim in GENERATOR_DIMS if dim != "sites"
+        }
+        return {site: dynamic if site in covered else "static" for site in backbone_sites}
+
+
+# -- resolving blocks ---------------------------------------------------------------------------
+
+
+def resolve_blocks(space: SearchSpace) -> tuple[BlockSpace, ...]:
+    """Apply defaults and overrides; unknown sites and bad override keys are SpaceErrors."""
+    info = BACKBONES[space.backbone.name]
+    num_blocks = info.num_blocks(space.backbone.args)
+    section = space.space
+    base = {**BLOCK_DEFAULTS, "sites": list(info.sites)}
+    base.update(_given(section.blocks))
+    _check_sites(section.blocks, ("space", "blocks"), info.name, info.sites)
+    merged = [dict(base) for _ in range(num_blocks)]
+    for key, override in section.overrides.items():
+        loc: Loc = ("space", "overrides", key)
+        _check_sites(override, loc, info.name, info.sites)
+        for index in block_indices(key, num_blocks, loc, f"{info.name} ({_preset(space)})"):
+            merged[index].update(_given(override))
+    return tuple(
+        BlockSpace(
+            index=index,
+            threshold=tuple(choices["threshold"]),
+            rd_ratio=tuple(choices["rd_ratio"]),
+            sites=_site_sets(choices["sites"], info.sites),
+            pool=tuple(choices["pool"]),
+            act=tuple(choices["act"]),
+            bound=tuple(choices["bound"]),
+            min_hidden=tuple(choices["min_hidden"]),
+        )
+        for index, choices in enumerate(merged)
+    )
+
+
+def _preset(space: SearchSpace) -> str:
+    return f"preset {space.backbone.preset or 'full'}"
+
+
+def _given(choices: BlockChoices) -> dict[str, Any]:
+    return {key: value for key, value in choices.model_dump().items() if value is not None}
+
+
+def _check_sites(choices: BlockChoices, loc: Loc, backbone: str, valid: Sequence[str]) -> None:
+    for index, entry in enumerate(choices.sites or []):
+        names = entry if isinstance(entry, list) else [entry]
+        for position, site in enumerate(names):
+            if site not in valid:
+                where = (*loc, "sites", index) + ((position,) if isinstance(entry, list) else ())
+                raise SpaceError(
+                    where, f"unknown site {site!r}; valid for {backbone}: {', '.join(valid)}"
+                )
+
+
+def _site_sets(entries: list[Any], order: Sequence[str]) -> tuple[str, ...]:
+    """Allowed non-empty site subsets, encoded in backbone order; smallest sets first."""
+    if entries and isinstance(entries[0], list):
+        subsets = [set(entry) for entry in entries]
+    else:
+        listed = [site for site in order if site in entries]
+        subsets = [
+            set(combo)
+            for size in range(1, len(listed) + 1)
+            for combo in itertools.combinations(listed, size)
+        ]
+    return tuple(SITE_JOIN.join(site for site in order if site in subset) for subset in subsets)
+
+
+def block_indices(key: str, num_blocks: int, loc: Loc, what: str) -> range:
+    """``"3"`` → block 3; ``"0-2"`` → 0, 1, 2; ``"8-"`` → 8 to the last block."""
+    text = key.strip()
+    if text.isdigit():
+        start = stop = int(text)
+    elif "-" in text and text.split("-", 1)[0].strip().isdigit() and (
+        text.split("-", 1)[1].strip().isdigit() or not text.split("-", 1)[1].strip()
+    ):
+        first, last = (part.strip() for part in text.split("-", 1))
+        start, stop = int(first), int(last) if last else num_blocks - 1
+    else:
+        raise SpaceError(
+            loc, f"{key!r} is not a block: use an index '3', a range '0-2' or '8-' (to the end)"
+        )
+    if start > stop:
+        raise SpaceError(loc, f"empty range {key!r}: the first block comes after the last")
+    if stop >= num_blocks:
+        raise SpaceError(
+            loc,
+            f"block {min(start, stop) if start >= num_blocks else stop} is out of range: "
+            f"{what} has {num_blocks} blocks (0-{num_blocks - 1})",
+        )
+    return range(start, stop + 1)
+
+
+# -- sampling -----------------------------------------------------------------------------------
+
+
+def _suggest(trial: Any, params: dict[str, Any], name: str, choices: Sequence[Any]) -> Any:
+    """A categorical parameter; a single choice is a constant and is not suggested."""
+    if len(choices) == 1:
+        return choices[0]
+    params[name] = trial.suggest_categorical(name, list(choices))
+    return params[name]
+
+
+def define_by_run(space: SearchSpace, trial: optuna.trial.Trial) -> dict[str, Any]:
+    """Ray Tune's define-by-run contract: suggest on ``trial``, return constants (or None).
+
+    What is suggested is documented on :class:`~bnas.space.schema.SearchSpace`. Only pure
+    sampling happens here (microseconds per parameter); the returned ``arch`` / ``arch_id``
+    name the sampled candidate in Ray's config and progress tables.
+    """
+    params: dict[str, Any] = {}
+    grid = space.search.algorithm == "grid"
+    for block in space.blocks:
+        if grid:
+            _suggest(trial, params, block.prefix(), block.labels())
+            continue
+        kind = _suggest(trial, params, f"{block.prefix()}.threshold", block.threshold)
+        if kind == "dynamic":
+            for dim, choices in block.generator_dims().items():
+                _suggest(trial, params, f"{block.prefix()}.{dim}", choices)
+    _suggest(trial, params, "binarizer", space.space.binarizer)
+    _suggest(trial, params, "rprelu", space.space.rprelu)
+    for key, dist in space.train.sampled.items():
+        params[f"train.{key}"] = dist.suggest(trial, f"train.{key}")
+    arch = architecture(space, params)
+    return {"arch": arch.summary(), "arch_id": arch.arch_id}
+
+
+def parameter_names(space: SearchSpace) -> list[str]:
+    """Every name :func:`define_by_run` may suggest (conditional ones included), in order."""
+    names: list[str] = []
+    grid = space.search.algorithm == "grid"
+    for block in space.blocks:
+        if grid:
+            names += [block.prefix()] if block.count() > 1 else []
+            continue
+        if len(block.threshold) > 1:
+            names.append(f"{block.prefix()}.threshold")
+        if "dynamic" in block.threshold:
+            names += [
+                f"{block.prefix()}.{dim}"
+                for dim, choices in block.generator_dims().items()
+                if len(choices) > 1
+            ]
+    names += [name for name in ("binarizer", "rprelu") if len(getattr(space.space, name)) > 1]
+    return names + [f"train.{key}" for key in space.train.sampled]
+
+
+def _value(params: dict[str, Any], name: str, choices: Sequence[Any]) -> Any:
+    if name in params:
+        value = params[name]
+        if value not in choices:
+            raise BnasError(
+                f"params: {name} = {value!r} is not a choice of this space; "
+                f"valid: {', '.join(map(str, choices))}"
+            )
+        return value
+    if len(choices) == 1:
+        return choices[0]
+    raise BnasError(f"params: missing {name!r} (choices: {', '.join(map(str, choices))})")
+
+
+def _block_option(block: BlockSpace, params: dict[str, Any]) -> dict[str, Any]:
+    if block.prefix() in params:  # the grid's one categorical per block
+        return block.option_for(params[block.prefix()])
+    option = {"threshold": _value(params, f"{block.prefix()}.threshold", block.threshold)}
+    if option["threshold"] == "dynamic":
+        for dim, choices in block.generator_dims().items():
+            option[dim] = _value(params, f"{block.prefix()}.{dim}", choices)
+    return option
+
+
+def _build(space: SearchSpace, options: Sequence[dict[str, Any]], binarizer: str,
+           rprelu: str) -> Architecture:
+    sites = BACKBONES[space.backbone.name].sites
+    return Architecture.from_dict(
+        {
+            "backbone": space.backbone.name,
+            "args": space.backbone.args,
+            "binarizer": binarizer,
+            "rprelu": rprelu,
+            "blocks": [
+                block.thresholds(option, sites) for block, option in zip(space.blocks, options)
+            ],
+        },
+        source=space.source,
+    )
+
+
+def architecture(space: SearchSpace, params: dict[str, Any]) -> Architecture:
+    """The Architecture named by flat ``params``; other keys (``train.*``, Ray's) are ignored."""
+    options = [_block_option(block, params) for block in space.blocks]
+    return _build(
+        space,
+        options,
+        _value(params, "binarizer", space.space.binarizer),
+        _value(params, "rprelu", space.space.rprelu),
+    )
+
+
+def train_settings(space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]:
+    """The complete TrainConfig of a trial as a dict: data, fixed values, sampled values."""
+    from bnas.train.config import TrainConfig
+
+    settings: dict[str, Any] = {"data": space.data.model_dump(), **space.train.fixed}
+    for key, dist in space.train.sampled.items():
+        name = f"train.{key}"
+        if name not in params:
+            raise BnasError(f"params: missing {name!r} ({dist.kind} {dist.values})")
+        settings[key] = params[name]
+    return TrainConfig.from_dict(settings, source=f"{space.source} train").to_dict()
+
+
+# -- counting and enumerating -------------------------------------------------------------------
+
+
+def count_architectures(space: SearchSpace) -> int:
+    return (
+        len(space.space.binarizer)
+        * len(space.space.rprelu)
+        * math.prod(block.count() for block in space.blocks)
+    )
+
+
+def count_hyperparameters(space: SearchSpace) -> int | None:
+    if any(not dist.is_discrete for dist in space.train.sampled.values()):
+        return None
+    return math.prod(len(dist.grid_values()) for dist in space.train.sampled.values())
+
+
+def enumerate_architectures(space: SearchSpace) -> Iterator[Architecture]:
+    per_block = [list(block.options()) for block in space.blocks]
+    for binarizer in space.space.binarizer:
+        for rprelu in space.space.rprelu:
+            for options in itertools.product(*per_block):
+                yield _build(space, options, binarizer, rprelu)
+
+
+def grid_search_space(space: SearchSpace) -> dict[str, list[Any]]:
+    grid: dict[str, list[Any]] = {}
+    for block in space.blocks:
+        labels = block.labels()
+        if len(labels) > 1:
+            grid[block.prefix()] = labels
+    for name in ("binarizer", "rprelu"):
+        choices = list(getattr(space.space, name))
+        if len(choices) > 1:
+            grid[name] = choices
+    for key, dist in space.train.sampled.items():
+        if not dist.is_discrete:
+            raise BnasError(
+                f"{space.source}: train.{key} is continuous ({dist.kind}); a grid needs "
+                "{choice: [...]} or {int: [lo, hi]}"
+            )
+        grid[f"train.{key}"] = dist.grid_values()
+    return grid
+
+
+def extremes(space: SearchSpace) -> tuple[Architecture, Architecture]:
+    """(cheapest, most expensive) candidate, built from cost order, not by profiling all.
+
+    Cheapest: static wherever allowed, else dynamic at the largest rd_ratio and smallest
+    min_hidden on the fewest sites (the first such set), with the cheapest variant. Most
+    expensive: dynamic wherever allowed, smallest rd_ratio, largest min_hidden, on the largest
+    site set, mean_std pooling, PReLU, tanh; RPReLU dynamic if allowed. Generator cost grows
+    monotonically with each of these, and blocks add up, so both are exact when a block's
+    site sets are nested (the default); with hand-picked single-site sets the cheapest may
+    differ by which site is cheaper.
+    """
+    low, high = [], []
+    for block in space.blocks:
+        dynamic = {
+            "rd_ratio": (max(block.rd_ratio), min(block.rd_ratio)),
+            "min_hidden": (min(block.min_hidden), max(block.min_hidden)),
+            "sites": (
+                min(block.sites, key=lambda s: s.count(SITE_JOIN)),
+                max(block.sites, key=lambda s: s.count(SITE_JOIN)),
+            ),
+        }
+        for dim, order in _COST_ORDER.items():
+            ranked = sorted(getattr(block, dim), key=order.index)
+            dynamic[dim] = (ranked[0], ranked[-1])
+        cheap = {"threshold": "dynamic", **{dim: pair[0] for dim, pair in dynamic.items()}}
+        dear = {"threshold": "dynamic", **{dim: pair[1] for dim, pair in dynamic.items()}}
+        low.append({"threshold": "static"} if "static" in block.threshold else cheap)
+        high.append(dear if "dynamic" in block.threshold else {"threshold": "static"})
+    binarizer = space.space.binarizer[0]
+    rprelu = space.space.rprelu
+    return (
+        _build(space, low, binarizer, "static" if "static" in rprelu else "dynamic"),
+        _build(space, high, binarizer, "dynamic" if "dynamic" in rprelu else "static"),
+    )

@@ -1,0 +1,194 @@
+"""End-to-end searches with a real Ray: local, on a 2-node loopback cluster, killed and resumed.
+
+Each search is the real CLI in a subprocess (``python -m bnas search``), on the digits demo
+space shrunk with ``--set`` so the whole file runs in a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bnas.search.pareto import pareto_front
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "search_spaces" / "demo_digits.yaml"
+pytestmark = pytest.mark.slow
+
+
+def ray_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def bnas(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bnas", *args], capture_output=True, text=True,
+        timeout=600, env=env or ray_env(), cwd=REPO,
+    )
+
+
+def ray_stop() -> None:
+    subprocess.run(
+        [str(Path(sys.executable).with_name("ray")), "stop", "--force"],
+        capture_output=True, timeout=120,
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_ray_left_behind():
+    yield
+    ray_stop()
+
+
+SMALL = [
+    "--set", "search.num_samples=6",
+    "--set", "train.epochs=4",
+    "--set", "search.scheduler.asha.grace_period=1",
+    "--set", "search.scheduler.asha.reduction_factor=2",
+]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    storage = tmp_path_factory.mktemp("runs")
+    started = time.monotonic()
+    done = bnas("search", str(DEMO), "--storage", str(storage), "--name", "demo", *SMALL)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_dir = storage / "demo"
+    return run_dir, json.loads((run_dir / "summary.json").read_text()), done.stdout, (
+        time.monotonic() - started
+    )
+
+
+def test_demo_search_lists_every_trial_and_asha_stops_some(demo_run):
+    run_dir, summary, stdout, _ = demo_run
+    trials = summary["trials"]
+    assert len(trials) == 6
+    assert len({t["trial_id"] for t in trials}) == 6
+    for trial in trials:
+        assert {"arch", "config", "metrics", "status"} <= set(trial)
+        assert trial["status"] in ("completed", "stopped", "infeasible")
+        assert 0.0 <= trial["metrics"]["val_top1"] <= 1.0
+        assert trial["metrics"]["ops"] > 0
+    statuses = [t["status"] for t in trials]
+    assert "stopped" in statuses, statuses  # ASHA cut at least one trial short
+    assert "completed" in statuses
+    assert any(t["epochs_run"] < 4 for t in trials if t["status"] == "stopped")
+    best = summary["best"]
+    assert best["metrics"]["val_top1"] == max(t["metrics"]["val_top1"] for t in trials)
+    assert (run_dir / "space.yaml").read_text() == DEMO.read_text()
+    assert (run_dir / "study.db").is_file()
+    assert best["arch_summary"] in stdout and "best:" in stdout
+
+
+def test_summary_pareto_set_is_the_non_dominated_trials(demo_run):
+    _, summary, _, _ = demo_run
+    trained = [t for t in summary["trials"] if t["status"] in ("completed", "stopped")]
+    front = pareto_front([t["metrics"] for t in trained], summary["pareto_objectives"])
+    assert sorted(summary["pareto"]) == sorted(trained[i]["trial_id"] for i in front)
+
+
+def test_each_trial_writes_tensorboard_events_and_a_checkpoint(demo_run):
+    run_dir, summary, _, _ = demo_run
+    events = list(run_dir.rglob("events.out.tfevents.*"))
+    assert len(events) >= len(summary["trials"])
+    for trial in summary["trials"]:
+        assert (run_dir / trial["checkpoint"] / "model.safetensors").is_file()
+
+
+def test_existing_run_is_not_overwritten(demo_run):
+    run_dir, _, _, _ = demo_run
+    done = bnas("search", str(DEMO), "--storage", str(run_dir.parent), "--name", "demo")
+    assert done.returncode == 2
+    assert "already holds a run" in done.stderr
+
+
+def test_failing_trial_is_marked_failed_with_its_reason(tmp_path):
+    # lr 1e30 blows the weights up to inf within a step: the trial must fail, not train on NaN.
+    done = bnas(
+        "search", str(DEMO), "--storage", str(tmp_path), "--name", "nan",
+        "--set", "search.num_samples=2", "--set", "train.epochs=2",
+        "--set", "train.lr=1e30", "--set", "search.scheduler=none",
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "nan" / "summary.json").read_text())
+    assert [t["status"] for t in summary["trials"]] == ["failed", "failed"]
+    assert all("nan" in t["error"].lower() or "inf" in t["error"].lower()
+               for t in summary["trials"])
+    assert summary["best"] is None
+
+
+def completed_trial_dirs(run_dir: Path) -> list[Path]:
+    finished = []
+    for result in run_dir.glob("*/result.json"):
+        lines = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        if lines and lines[-1].get("done"):
+            finished.append(result.parent)
+    return finished
+
+
+def test_sigkill_then_resume_keeps_completed_trials_exactly_once(tmp_path):
+    args = [
+        sys.executable, "-m", "bnas", "search", str(DEMO), "--storage", str(tmp_path),
+        "--name", "killed", "--set", "search.num_samples=6", "--set", "train.epochs=3",
+        "--set", "search.scheduler=none", "--set", "search.max_concurrent=1",
+    ]
+    process = subprocess.Popen(
+        args, cwd=REPO, env=ray_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    run_dir = tmp_path / "killed"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(completed_trial_dirs(run_dir)) < 2:
+        time.sleep(1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = {path.name for path in completed_trial_dirs(run_dir)}
+    assert len(before) >= 2, "no trial completed before the deadline"
+    ray_stop()
+
+    done = bnas("search", str(DEMO), "--storage", str(tmp_path), "--name", "killed", "--resume")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    paths = [Path(t["path"]).name for t in summary["trials"]]
+    assert len(paths) == len(set(paths)) == 6
+    assert before <= set(paths)
+    assert all(t["status"] == "completed" for t in summary["trials"])
+
+
+def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path):
+    ray = str(Path(sys.executable).with_name("ray"))
+    env = ray_env(RAY_AUTH_MODE="token")  # joining nodes fail with InvalidAuthToken without
+    ray_stop()
+    head = subprocess.run(
+        [ray, "start", "--head", "--node-ip-address=127.0.0.2", "--port=6399", "--num-cpus=1",
+         "--object-store-memory=200000000", "--include-dashboard=false",
+         "--disable-usage-stats"],
+        capture_output=True, text=True, env=env, timeout=180,
+    )
+    assert head.returncode == 0, head.stderr[-2000:]
+    try:
+        worker = subprocess.run(
+            [ray, "start", "--address=127.0.0.2:6399", "--node-ip-address=127.0.0.3",
+             "--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"],
+            capture_output=True, text=True, env=env, timeout=180,
+        )
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        done = bnas(
+            "search", str(DEMO), "--storage", str(tmp_path), "--name", "cluster",
+            "--address", "127.0.0.2:6399", "--set", "search.num_samples=4",
+            "--set", "train.epochs=2", "--set", "search.scheduler=none", env=env,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        summary = json.loads((tmp_path / "cluster" / "summary.json").read_text())
+        assert len(summary["trials"]) == 4
+        assert {t["node_ip"] for t in summary["trials"]} == {"127.0.0.2", "127.0.0.3"}
+    finally:
+        ray_stop()
