@@ -1,0 +1,259 @@
+"""bnas.profile: BOPs / FLOPs / OPs / size, hand-counted on small models and checked against
+the ReActNet paper's figures for ReActNet-A; ``bnas profile`` end to end."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from bnas.architecture import Architecture
+from bnas.backbones import REACTNET_A_LAYOUTS
+from bnas.cli import main
+from bnas.errors import BnasError
+from bnas.nn import BinaryConv2d, BinaryLinear, DyRPReLU, DySign, RPReLU, RSign
+from bnas.profile import Cost, format_table, profile_architecture, profile_model
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_MIXED = REPO / "architectures" / "reactnet_a_tiny_mixed.yaml"
+IMAGENET_STATIC = REPO / "architectures" / "reactnet_a_imagenet_static.yaml"
+MIB = 2**20
+TO_DICT_KEYS = {"bops", "flops", "ops", "params_binary", "params_real", "size_mib",
+                "generator_flops", "generator_params", "generator_size_mib"}
+
+
+def hand_counted_net() -> nn.Sequential:
+    """Every layer's MACs and parameters are counted by hand in the test below."""
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3),                           # 6×6 → 4×4
+        RSign(4),
+        BinaryConv2d(4, 8, 3, padding=1, bias=False),
+        nn.BatchNorm2d(8),
+        DySign(8, rd_ratio=2, min_hidden=1),          # generator 8 → 4 → 8
+        BinaryConv2d(8, 8, 1, bias=True),
+        RPReLU(8),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
+
+
+def test_hand_counted_cnn_binary_real_and_generator_macs_and_sizes_are_exact():
+    cost = profile_model(hand_counted_net(), (1, 6, 6))
+    # MACs = output elements × (in_channels / groups × kernel area), per sample.
+    stem = 4 * 16 * (1 * 9)                   # 576, real
+    conv3x3 = 8 * 16 * (4 * 9)                # 4608, binary
+    generator = 8 * 4 + 4 * 8                 # 64: fc1 8→4, fc2 4→8 on the pooled vector
+    conv1x1 = 8 * 16 * 8                      # 1024, binary
+    head = 8 * 10                             # 80, real
+    assert cost.bops == conv3x3 + conv1x1 == 5632
+    assert cost.generator_flops == generator
+    assert cost.flops == stem + generator + head == 720  # flops include the generators
+    assert cost.ops == 720 + 5632 / 64
+    # Binary: the two binary conv weights. Real: all the rest, the 1×1 conv's bias included.
+    assert cost.params_binary == 4 * 8 * 9 + 8 * 8 == 352
+    generator_params = (8 * 4 + 4) + (4 * 8 + 8)
+    assert cost.generator_params == generator_params == 76
+    assert cost.params_real == (36 + 4) + 4 + 16 + (8 + generator_params) + 8 + 24 + 90 == 266
+    assert cost.size_mib == (352 * 1 + 266 * 32) / 8 / MIB
+    assert cost.generator_size_mib == 76 * 32 / 8 / MIB
+    kinds = {layer.name: (layer.kind, layer.macs, layer.params) for layer in cost.layers}
+    assert kinds["0"] == ("real", 576, 40)
+    assert kinds["2"] == ("binary", 4608, 288)
+    assert kinds["4.generator.fc1"] == ("generator", 32, 36)
+    assert kinds["5"] == ("binary", 1024, 72)
+    assert kinds["3"] == ("real", 0, 16)  # BN: parameters, no MACs (elementwise)
+
+
+class TinyAttention(nn.Module):
+    """Binary q/k/v and output projections around real-valued score products."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.sign = DySign(dim, rd_ratio=4, min_hidden=2)
+        self.qkv = BinaryLinear(dim, 3 * dim, bias=False)
+        self.proj = BinaryLinear(dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(self.sign(self.norm(x))).chunk(3, dim=-1)
+        attn = (q @ k.transpose(-2, -1)).softmax(dim=-1)
+        return self.proj(attn @ v)
+
+
+def test_attention_products_are_real_flops_and_binary_linears_are_bops():
+    tokens, dim = 5, 8
+    cost = profile_model(TinyAttention(dim), (tokens, dim))
+    assert cost.bops == tokens * dim * 3 * dim + tokens * dim * dim
+    products = 2 * tokens * tokens * dim        # q·kᵀ and attn·v
+    generator = dim * 2 + 2 * dim                # token-mean → 8 → 2 → 8
+    assert cost.flops == products + generator
+    assert cost.generator_flops == generator
+    [own] = [layer for layer in cost.layers if layer.name == "(root)"]
+    assert (own.kind, own.macs) == ("real", products)
+
+
+def test_dynamic_rprelu_generator_counts_as_generator():
+    net = nn.Sequential(BinaryConv2d(16, 16, 1, bias=False), DyRPReLU(16, rd_ratio=4, min_hidden=1))
+    cost = profile_model(net, (16, 3, 3))
+    assert cost.generator_flops == 16 * 4 + 4 * 32  # γ and ζ: 16 → 4 → 2·16
+    assert cost.generator_params == (16 * 4 + 4) + (4 * 32 + 32)
+    assert cost.bops == 16 * 16 * 9
+
+
+def test_profiling_leaves_the_model_untouched_and_allocates_nothing():
+    net = hand_counted_net().train()
+    before = {name: tensor.clone() for name, tensor in net.state_dict().items()}
+    profile_model(net, (1, 6, 6))
+    assert all(module.training for module in net.modules())
+    assert all(torch.equal(before[name], tensor) for name, tensor in net.state_dict().items())
+    with torch.device("meta"):
+        meta_net = hand_counted_net()
+    assert profile_model(meta_net, (1, 6, 6)) == profile_model(net, (1, 6, 6))
+
+
+def test_bad_input_shape_is_a_one_line_error():
+    with pytest.raises(BnasError, match="cannot run Sequential on an input of shape"):
+        profile_model(hand_counted_net(), (1, 1, 6, 6))  # the batch is not part of the shape
+    with pytest.raises(BnasError, match="positive"):
+        profile_model(hand_counted_net(), (1, 0, 6))
+
+
+def test_to_dict_is_plain_json_numbers_and_table_shows_layers_and_totals():
+    cost = profile_model(hand_counted_net(), (1, 6, 6))
+    data = json.loads(json.dumps(cost.to_dict()))
+    assert set(data) == TO_DICT_KEYS
+    assert data["bops"] == 5632 and data["ops"] == cost.ops
+    table = format_table(cost)
+    for text in ("4.generator.fc2", "binary", "4,608", "OPs = FLOPs + BOPs/64", "not counted"):
+        assert text in table
+    assert Cost(**{**data, "layers": cost.layers}) == cost
+
+
+# -- architectures built by bnas.models, on the meta device ----------------------------------
+
+
+def test_reactnet_a_imagenet_matches_the_reactnet_paper():
+    """ReActNet paper, Table (ImageNet): BOPs 4.82e9, FLOPs 0.12e8, OPs 0.87e8."""
+    cost = profile_architecture(Architecture.load(IMAGENET_STATIC))
+    assert cost.bops == pytest.approx(4.82e9, rel=0.05)
+    assert cost.flops == pytest.approx(1.2e7, rel=0.05)
+    assert cost.ops == pytest.approx(0.87e8, rel=0.05)
+    # The real-valued MACs are the stem (3×3 conv, stride 2 → 112×112×32) and the classifier.
+    assert cost.flops == 112 * 112 * 32 * 27 + 1024 * 1000
+    assert cost.generator_flops == cost.generator_params == 0
+    real_layers = [layer.name for layer in cost.layers if layer.kind == "real" and layer.macs]
+    assert real_layers == ["stem.0", "head"]
+
+
+def reactnet_a_site_channels(preset: str) -> list[int]:
+    """Input channels of every sign site of ReActNet-A (both sites of a block see C_in)."""
+    layout = REACTNET_A_LAYOUTS[preset]
+    ins = [layout["stem_channels"]] + [out for out, _ in layout["blocks"][:-1]]
+    return [channels for channels in ins for _site in ("conv3x3", "conv1x1")]
+
+
+def test_dysign_r16_everywhere_adds_only_generators_and_their_size():
+    static = profile_architecture(Architecture.uniform("reactnet_a", "static", preset="full"))
+    dynamic = profile_architecture(
+        Architecture.uniform("reactnet_a", {"kind": "dynamic", "rd_ratio": 16}, preset="full")
+    )
+    channels = reactnet_a_site_channels("full")
+    hidden = {c: max(c // 16, 8) for c in channels}  # min_hidden = 8
+    assert dynamic.generator_params == sum(2 * c * hidden[c] + hidden[c] + c for c in channels)
+    assert dynamic.generator_flops == sum(2 * c * hidden[c] for c in channels)
+    assert dynamic.bops == static.bops and dynamic.params_binary == static.params_binary
+    assert dynamic.flops == static.flops + dynamic.generator_flops
+    assert dynamic.params_real == static.params_real + dynamic.generator_params
+    # DESIGN.md: 2·ΣC²/r ≈ 0.7 M real parameters ≈ 2.7 MiB.
+    assert dynamic.generator_params == pytest.approx(0.7e6, rel=0.03)
+    assert dynamic.generator_size_mib == pytest.approx(2.7, rel=0.03)
+
+
+def test_tiny_mixed_architecture_counts_its_five_dynamic_sites():
+    arch = Architecture.load(TINY_MIXED)
+    cost = profile_architecture(arch)
+    generators = {layer.name.split(".generator")[0] for layer in cost.layers
+                  if layer.kind == "generator"}
+    assert generators == {"blocks.1.conv1x1.sign", "blocks.2.conv3x3.sign",
+                          "blocks.2.conv1x1.sign", "blocks.3.conv3x3.sign",
+                          "blocks.3.conv1x1.sign"}
+    assert cost.generator_flops > 0 and cost.bops > 0
+    assert profile_architecture(arch, img_size=16).bops == 4 * cost.bops  # 4× the pixels
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def bnas(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bnas", "profile", *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_json_prints_one_object_with_the_totals():
+    done = bnas(str(TINY_MIXED), "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert set(data) == TO_DICT_KEYS
+    assert data == profile_architecture(Architecture.load(TINY_MIXED)).to_dict()
+
+
+def test_cli_quick_form_prints_the_table(capsys):
+    args = ["--backbone", "reactnet_a", "--preset", "tiny", "--threshold", "dynamic",
+            "--rd-ratio", "4", "--img-size", "32", "--num-classes", "10"]
+    assert main(["profile", *args]) == 0
+    out = capsys.readouterr().out
+    assert "reactnet_a[D4 D4 D4 D4]" in out and "input 3×32×32" in out
+    assert "blocks.3.conv1x1.sign.generator.fc2" in out and "OPs = FLOPs + BOPs/64" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["no/such/arch.yaml"], "no/such/arch.yaml: no such architecture file"),
+        (["--backbone", "resnet50"], "unknown backbone 'resnet50'; valid:"),
+    ],
+)
+def test_cli_bad_input_is_exit_2_with_one_line_on_stderr(args, message):
+    done = bnas(*args)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("bnas: error: ")
+    assert message in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["{bad}", "--backbone", "reactnet_a"], "not both"),
+        (["{bad}"], "bad.yaml:3: not valid YAML"),
+        (["{bad}", "--preset", "tiny"], "--preset applies only with --backbone"),
+        (["--backbone", "reactnet_a", "--preset", "huge"], "unknown preset 'huge'"),
+        (["--backbone", "reactnet_a", "--threshold", "dyn"], "--threshold: unknown threshold"),
+        (["--backbone", "reactnet_a", "--rd-ratio", "8"], "--rd-ratio applies only with"),
+        (["--backbone", "reactnet_a", "--img-size", "0"], "--img-size must be a positive"),
+        ([], "give an architecture"),
+    ],
+)
+def test_cli_errors_name_the_problem(args, message, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("backbone: reactnet_a\nblocks: [static\n")
+    assert main(["profile", *(arg.replace("{bad}", str(bad)) for arg in args)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize("backbone", ["reactnet_a", "react_resnet18", "binary_cct"])
+def test_every_backbone_profiles_on_the_meta_device(backbone):
+    static = profile_architecture(
+        Architecture.uniform(backbone, "static", preset="tiny", num_classes=10), img_size=32
+    )
+    dynamic = profile_architecture(
+        Architecture.uniform(backbone, "dynamic", preset="tiny", num_classes=10), img_size=32
+    )
+    assert static.bops == dynamic.bops > 0 and static.flops > 0
+    assert static.generator_params == 0 < dynamic.generator_params
+    assert dynamic.flops == static.flops + dynamic.generator_flops
