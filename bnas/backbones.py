@@ -93,7 +93,7 @@ BACKBONES: dict[str, BackboneInfo] = {
             layouts=BINARY_CCT_LAYOUTS,
             count_blocks=lambda layout: layout["num_layers"],
             doc="Binary Compact Convolutional Transformer, binary attention and MLP linears",
-            args=("preset", "num_classes", "in_chans", "img_size", "drop_path_rate"),
+            args=("preset", "stem", "num_classes", "in_chans", "img_size", "drop_path_rate"),
         ),
     )
 }

@@ -1,0 +1,251 @@
+"""bnas.models: the three backbones built from Architectures, the registry and timm entry points."""
+
+import io
+import warnings
+
+import numpy as np
+import pytest
+import timm
+import torch
+import yaml
+
+from bnas.architecture import Architecture
+from bnas.backbones import BACKBONES
+from bnas.errors import BnasError
+from bnas.models import build_model, register_backbone, registered_backbones
+from bnas.nn import BinaryConv2d, BinaryLinear, DyRPReLU, DySign, RPReLU, set_binarization
+
+BACKBONE_NAMES = ("reactnet_a", "react_resnet18", "binary_cct")
+VARIANTS = [
+    "static",
+    {"kind": "dynamic", "rd_ratio": 4, "pool": "mean_std"},
+    {"kind": "dynamic", "rd_ratio": 8, "act": "prelu", "bound": "tanh"},
+    {"kind": "dynamic", "pool": "constant", "min_hidden": 4},
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from 2 threads; on a shared machine they lose a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def mixed(backbone: str, **args) -> Architecture:
+    """Static and all generator variants interleaved over blocks and sites, DyRPReLU, STE."""
+    args = {"preset": "tiny", "num_classes": 10, "img_size": 32} | args
+    num_blocks = BACKBONES[backbone].num_blocks(args)
+    sites = BACKBONES[backbone].sites
+    blocks = [
+        {site: VARIANTS[(i + j) % len(VARIANTS)] for j, site in enumerate(sites)}
+        for i in range(num_blocks)
+    ]
+    return Architecture.from_dict(
+        {"backbone": backbone, "args": args, "blocks": blocks, "rprelu": "dynamic",
+         "binarizer": "ste"}
+    )
+
+
+def arch_of(backbone: str, kind: str, **args) -> Architecture:
+    if kind == "mixed":
+        return mixed(backbone, **args)
+    args = {"preset": "tiny", "num_classes": 10, "img_size": 32} | args
+    return Architecture.uniform(backbone, kind, **args)
+
+
+def binary_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
+    return [m for m in model.modules() if isinstance(m, (BinaryConv2d, BinaryLinear))]
+
+
+def test_registry_holds_every_catalog_backbone():
+    assert registered_backbones() == tuple(sorted(BACKBONES))
+    with pytest.raises(BnasError, match="unknown backbone 'vgg'; valid: binary_cct"):
+        register_backbone("vgg")
+
+
+@pytest.mark.parametrize("kind", ["static", "dynamic", "mixed"])
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+@pytest.mark.parametrize(("in_chans", "img_size"), [(3, 32), (1, 8)])
+def test_tiny_preset_trains_forward_and_backward(backbone, kind, in_chans, img_size):
+    torch.manual_seed(0)
+    arch = arch_of(backbone, kind, in_chans=in_chans, img_size=img_size)
+    model = build_model(arch)
+    assert model.arch == arch and len(model.blocks) == len(arch.blocks)
+    out = model(torch.randn(3, in_chans, img_size, img_size))
+    assert out.shape == (3, 10)
+    out.logsumexp(dim=1).sum().backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"no gradient reaches {missing[:3]}"
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_every_site_is_the_threshold_the_architecture_asks_for(backbone):
+    arch = mixed(backbone)
+    model = build_model(arch)
+    for block, thresholds in zip(model.blocks, arch.blocks):
+        for site, threshold in thresholds.items():
+            sign = getattr(block, site).sign
+            assert isinstance(sign, DySign) == threshold.is_dynamic
+            assert sign.binarizer_name == "ste"
+            if threshold.is_dynamic:
+                assert sign.generator.pool == threshold.pool
+                assert isinstance(sign.generator.act, torch.nn.PReLU) == (threshold.act == "prelu")
+                hidden = max(sign.channels // threshold.rd_ratio, threshold.min_hidden)
+                assert sign.generator.fc1.out_features == hidden
+    rprelus = [m for m in model.modules() if isinstance(m, RPReLU)]
+    assert rprelus and all(isinstance(m, DyRPReLU) for m in rprelus)
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_binary_layers_see_only_signs_and_the_float_twin_does_not(backbone):
+    torch.manual_seed(0)
+    model = build_model(mixed(backbone))
+    seen: list[torch.Tensor] = []
+    for layer in binary_layers(model):
+        layer.register_forward_pre_hook(lambda _, inputs: seen.append(inputs[0]))
+    x = torch.randn(2, 3, 32, 32)
+    binary = model(x)
+    assert len(seen) == sum(len(block) for block in model.arch.blocks)  # one per site
+    assert all(set(t.unique().tolist()) <= {-1.0, 1.0} for t in seen)
+    seen.clear()
+    set_binarization(model, weights=False, activations=False)
+    assert not torch.allclose(model(x), binary)
+    assert all(len(t.unique()) > 2 for t in seen)
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_builds_on_the_meta_device(backbone):  # how bnas.profile counts costs without weights
+    with torch.device("meta"):
+        model = build_model(mixed(backbone))
+        assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_tiny_presets_are_tiny(backbone):
+    model = build_model(arch_of(backbone, "static"))
+    assert 0.05e6 <= sum(p.numel() for p in model.parameters()) <= 0.4e6
+
+
+@pytest.mark.parametrize(
+    ("backbone", "img_size", "stride"),
+    [("reactnet_a", 224, 2), ("reactnet_a", 64, 1), ("react_resnet18", 128, 2),
+     ("react_resnet18", 28, 1)],
+)
+def test_stem_auto_picks_by_image_size(backbone, img_size, stride):
+    model = build_model(arch_of(backbone, "static", img_size=img_size, in_chans=1))
+    assert model.stem[0].stride == (stride, stride)
+    assert model(torch.randn(1, 1, img_size, img_size)).shape == (1, 10)
+
+
+def test_cct_tokens_follow_stem_and_image_size():
+    cifar = build_model(arch_of("binary_cct", "static", img_size=28, in_chans=1))
+    assert cifar.pos_embed.shape == (1, 14 * 14, 64)
+    imagenet = build_model(arch_of("binary_cct", "static", img_size=224))
+    assert imagenet.pos_embed.shape == (1, 14 * 14, 64)  # CCT-x/7x2: 224 / 16
+    with pytest.raises(BnasError, match="built for 28x28 inputs .args.img_size., got 32x32"):
+        cifar(torch.zeros(1, 1, 32, 32))
+
+
+@pytest.mark.parametrize("backbone", ["reactnet_a", "react_resnet18"])
+def test_width_scales_channels_to_multiples_of_8(backbone):
+    full_width = build_model(arch_of(backbone, "static")).num_features
+    assert build_model(arch_of(backbone, "static", width=0.5)).num_features == full_width // 2
+    narrowest = build_model(arch_of(backbone, "static", width=0.01))
+    convs = [m for m in narrowest.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(m.out_channels % 8 == 0 for m in convs)
+    assert narrowest(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_timm_create_model_takes_any_form_of_arch(backbone, tmp_path):
+    arch = mixed(backbone)
+    path = arch.save(tmp_path / "arch.yaml")
+    for given in (arch, arch.to_dict(), str(path), path, None):
+        model = timm.create_model(
+            f"bnas_{backbone}", arch=given, num_classes=7, img_size=32, preset="tiny"
+        )
+        expected = arch if given is not None else arch_of(backbone, "static")
+        assert model.arch.blocks == expected.blocks
+        assert model.arch.args["num_classes"] == 7 and model.num_classes == 7
+    assert model.pretrained_cfg["input_size"] == (3, 32, 32)
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 7)
+
+
+def test_timm_errors_are_one_line():
+    with pytest.raises(BnasError, match="no pretrained weights"):
+        timm.create_model("bnas_reactnet_a", pretrained=True)
+    with pytest.raises(BnasError, match="arch is for backbone 'binary_cct'"):
+        timm.create_model("bnas_reactnet_a", arch=mixed("binary_cct"))
+    with pytest.raises(BnasError, match="unknown argument 'drop_rate' for reactnet_a; valid: "):
+        timm.create_model("bnas_reactnet_a", drop_rate=0.1)
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_architecture_round_trips_dict_yaml_dict(backbone):
+    arch = mixed(backbone)
+    data = arch.to_dict()
+    assert Architecture.from_dict(yaml.safe_load(yaml.safe_dump(data))).to_dict() == data
+    assert Architecture.from_yaml(arch.to_yaml()) == arch
+    assert any(isinstance(t, dict) and "bound" in t for b in data["blocks"] for t in b.values())
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"backbone": "vit"},
+         "unknown backbone 'vit'; valid: binary_cct, react_resnet18, reactnet_a"),
+        ({"backbone": "binary_cct", "args": {"preset": "tiny"}, "blocks": [{"qkvv": "dynamic"},
+          "static"]}, "unknown site 'qkvv'; valid for binary_cct: qkv, proj, fc1, fc2"),
+        ({"backbone": "react_resnet18", "args": {"preset": "tiny"}, "blocks": "dynamics"},
+         "unknown threshold 'dynamics'; valid: static, dynamic"),
+        ({"backbone": "reactnet_a", "blocks": {"kind": "dynamic", "rd_ratio": -4}},
+         "blocks[0].conv3x3.rd_ratio: Input should be greater than 0"),
+    ],
+)
+def test_bad_architectures_fail_in_one_line(data, expected):
+    with pytest.raises(BnasError) as error:
+        Architecture.from_dict(data)
+    assert expected in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ({"stem": "resnet"}, "reactnet_a: args.stem: expected one of auto, imagenet, cifar, got"),
+        ({"width": 0}, "reactnet_a: args.width: expected a positive number, got 0"),
+        ({"num_classes": 2.5}, "args.num_classes: expected a positive integer, got 2.5"),
+    ],
+)
+def test_bad_backbone_arguments_fail_in_one_line(args, expected):
+    with pytest.raises(BnasError, match=expected):
+        build_model(Architecture.uniform("reactnet_a", preset="tiny", **args))
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_exports_to_onnx_and_runs_in_onnxruntime(backbone):
+    import onnxruntime
+
+    torch.manual_seed(0)
+    model = build_model(mixed(backbone, in_chans=1, img_size=8)).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (torch.zeros(1, 1, 8, 8),), buffer, opset_version=17, dynamo=False,
+            input_names=["x"], dynamic_axes={"x": {0: "batch"}},
+        )
+    session = onnxruntime.InferenceSession(buffer.getvalue())
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    # a value within float error of a threshold may flip sign: allow small logit differences
+    np.testing.assert_allclose(session.run(None, {"x": x.numpy()})[0], expected, atol=0.05)
+
+
+
+def test_cct_stochastic_depth_rises_linearly():
+    model = build_model(arch_of("binary_cct", "static", preset="small", drop_path_rate=0.3))
+    rates = [getattr(block.drop_path, "drop_prob", 0.0) for block in model.blocks]
+    assert rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
