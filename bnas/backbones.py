@@ -9,8 +9,9 @@ without importing torch: ``bnas validate`` and ``bnas --help`` stay fast. The to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bnas.errors import BnasError
 

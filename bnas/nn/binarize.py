@@ -8,7 +8,7 @@ skipped entirely, so an exported graph holds only the comparison.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 from bnas.errors import BnasError
 
@@ -53,7 +53,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise BnasError(f"--address {address}: cannot join the Ray cluster ({first_line})")
+            raise BnasError(
+                f"--address {address}: cannot join the Ray cluster ({first_line})"
+            ) from None
     try:
         yield
     finally:

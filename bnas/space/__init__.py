@@ -16,8 +16,9 @@ Every problem is one :class:`~bnas.errors.BnasError` line naming the file, line 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
