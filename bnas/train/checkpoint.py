@@ -1,0 +1,163 @@
+"""Checkpoints without pickle: tensors in safetensors files, everything else in JSON.
+
+A checkpoint folder holds::
+
+    model.safetensors       the model's state_dict (weights and BN statistics)
+    optimizer.safetensors   optimizer tensors, keyed ``state.<param index>.<name>``
+    trainer_state.json      epoch, optimizer scalars and param groups, metrics history, best
+                            val top-1, the RNG scheme, the architecture and the config
+
+RNG state needs no file: every epoch reseeds torch, ``random`` and the data order from
+(seed, epoch) (see :func:`epoch_seed`), so the next epoch's randomness is known from the
+epoch number alone. The learning rate is a pure function of the global step, so there is no
+scheduler state either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from bnas.errors import BnasError
+
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+STATE_FILE = "trainer_state.json"
+FORMAT_VERSION = 1
+
+
+def epoch_seed(seed: int, epoch: int | str) -> int:
+    """A 63-bit seed mixed from (seed, epoch): runs with nearby seeds share no epoch seeds."""
+    digest = hashlib.sha256(f"bnas:{seed}:{epoch}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def save_model(model: nn.Module, path: str | Path) -> Path:
+    """``model.state_dict()`` as safetensors (contiguous copies, so shared storage is fine)."""
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    path = Path(path)
+    save_file(tensors, str(path))
+    return path
+
+
+def load_model_weights(model: nn.Module, path: str | Path, *, what: str = "model") -> None:
+    """Load a safetensors state_dict into ``model``; a mismatch is a one-line ``BnasError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise BnasError(f"{what}: no weights file {path}")
+    try:
+        tensors = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types
+        raise BnasError(f"{what}: cannot read {path} ({error})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        first = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
+        raise BnasError(
+            f"{what}: weights in {path} do not fit the architecture "
+            f"({len(missing)} missing, {len(unexpected)} unexpected keys; {first})"
+        )
+    for key, value in tensors.items():
+        if value.shape != expected[key].shape:
+            raise BnasError(
+                f"{what}: weights in {path} do not fit the architecture ({key}: "
+                f"{tuple(value.shape)} in the file, {tuple(expected[key].shape)} in the model)"
+            )
+    device = next((t.device for t in expected.values()), torch.device("cpu"))
+    model.load_state_dict({k: v.to(device) for k, v in tensors.items()})
+
+
+def _optimizer_to_files(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], Any]:
+    """Split ``optimizer.state_dict()`` into safetensors tensors and JSON-able rest."""
+    state_dict = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for index, entries in state_dict["state"].items():
+        for name, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{index}.{name}"] = value.detach().cpu().contiguous().clone()
+            else:
+                scalars.setdefault(str(index), {})[name] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def _optimizer_from_files(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict:
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        _, index, name = key.split(".", 2)
+        state.setdefault(int(index), {})[name] = value
+    for index, entries in meta["scalars"].items():
+        state.setdefault(int(index), {}).update(entries)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def write_checkpoint(
+    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+) -> Path:
+    """Write a checkpoint atomically: into ``folder.tmp``, then renamed over ``folder``.
+
+    A run killed mid-write leaves the previous checkpoint in place (as ``folder`` or, for
+    the instant between the two renames, ``folder.old``; :func:`find_checkpoint` takes both).
+    """
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    old = folder.with_name(folder.name + ".old")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_model(model, tmp / MODEL_FILE)
+    tensors, meta = _optimizer_to_files(optimizer)
+    save_file(tensors, str(tmp / OPTIMIZER_FILE))
+    payload = {"format": FORMAT_VERSION, **state, "optimizer": meta}
+    (tmp / STATE_FILE).write_text(json.dumps(payload, indent=1))
+    if folder.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+    tmp.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def find_checkpoint(folder: str | Path) -> Path | None:
+    """``folder`` if it holds a complete checkpoint, else its ``.old`` twin, else None."""
+    folder = Path(folder)
+    for candidate in (folder, folder.with_name(folder.name + ".old")):
+        if (candidate / STATE_FILE).is_file() and (candidate / MODEL_FILE).is_file():
+            return candidate
+    return None
+
+
+def read_checkpoint_state(folder: str | Path) -> dict[str, Any]:
+    """The JSON part of a checkpoint (validated enough to resume from)."""
+    folder = Path(folder)
+    found = find_checkpoint(folder)
+    if found is None:
+        raise BnasError(
+            f"resume: {folder} is not a bnas checkpoint (expected {STATE_FILE} and {MODEL_FILE})"
+        )
+    try:
+        state = json.loads((found / STATE_FILE).read_text())
+    except (OSError, ValueError) as error:
+        raise BnasError(f"resume: cannot read {found / STATE_FILE} ({error})") from None
+    if state.get("format") != FORMAT_VERSION:
+        raise BnasError(
+            f"resume: {found / STATE_FILE} has format {state.get('format')!r}, "
+            f"this bnas reads {FORMAT_VERSION}"
+        )
+    state["folder"] = str(found)
+    return state
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, folder: str | Path) -> None:
+    """Restore optimizer tensors and scalars saved by :func:`write_checkpoint`."""
+    folder = Path(folder)
+    meta = json.loads((folder / STATE_FILE).read_text())["optimizer"]
+    tensors = load_file(str(folder / OPTIMIZER_FILE))
+    optimizer.load_state_dict(_optimizer_from_files(tensors, meta))

@@ -1,0 +1,298 @@
+"""``bnas train``: train one architecture on a dataset, print and save a summary.
+
+Three ways to say what to train::
+
+    bnas train --arch architectures/reactnet_a_tiny_mixed.yaml --data digits --epochs 15
+    bnas train --backbone reactnet_a --preset tiny --threshold dynamic --data digits
+    bnas train experiments/configs/train_digits.yaml --seed 1     # flags override the file
+
+A config file holds ``arch:`` (a path relative to the file, or an inline mapping), optionally
+``out:``, and the :class:`bnas.train.TrainConfig` fields (``data:``, ``epochs``, ``lr``, ...).
+Every run folder's ``config.yaml`` is such a file. Exit codes: 0 trained, 1 diverged (the
+summary says so), 2 bad input (nothing written). Only the standard library is imported at
+module level.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bnas.errors import BnasError
+
+if TYPE_CHECKING:
+    from bnas.architecture import Architecture
+    from bnas.train.trainer import TrainResult
+
+DEFAULT_OUT_ROOT = Path("runs") / "train"
+QUICK_PRESET = "tiny"
+# CLI flag → TrainConfig field (top level), and → DataConfig field.
+TRAIN_FLAGS = (
+    "epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "schedule",
+    "warmup_epochs", "label_smoothing", "grad_clip", "two_step", "teacher",
+    "teacher_checkpoint", "kd_weight", "kd_temperature", "seed", "threads", "eval_test",
+    "device",
+)
+DATA_FLAGS = {"data": "name", "data_root": "root", "subset": "subset",
+              "val_fraction": "val_fraction", "img_size": "img_size", "augment": "augment"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", metavar="CONFIG.yaml",
+                        help="config file: arch: + training settings (flags override it)")
+    what = parser.add_argument_group("architecture (or arch: in CONFIG.yaml)")
+    what.add_argument("--arch", metavar="ARCH.yaml", help="architecture file")
+    what.add_argument("--backbone", help="quick form: every site alike, e.g. reactnet_a")
+    what.add_argument("--preset", help=f"quick form: layout preset (default {QUICK_PRESET})")
+    what.add_argument("--width", type=float, help="quick form: width multiplier")
+    what.add_argument("--stem", help="quick form: stem (imagenet | cifar)")
+    what.add_argument("--threshold", metavar="static|dynamic",
+                      help="quick form: threshold of every site (default static)")
+    what.add_argument("--rd-ratio", type=int, metavar="R",
+                      help="quick form: generator reduction ratio when dynamic (default 16)")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", metavar="NAME",
+                      help="dataset: digits, mnist, fashion_mnist, cifar10, cifar100, imagefolder")
+    data.add_argument("--data-root", metavar="DIR", help="folder holding the dataset")
+    data.add_argument("--subset", type=int, metavar="N", help="training images per class")
+    data.add_argument("--val-fraction", type=float, metavar="F",
+                      help="share of train held out for validation (default 0.1)")
+    data.add_argument("--img-size", type=int, metavar="N", help="image side the model sees")
+    data.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                      help="training augmentation (default on)")
+
+    opt = parser.add_argument_group("training (defaults: bnas.train.TrainConfig)")
+    opt.add_argument("--epochs", type=int)
+    opt.add_argument("--batch-size", type=int)
+    opt.add_argument("--optimizer", metavar="adamw|adam|sgd")
+    opt.add_argument("--lr", type=float)
+    opt.add_argument("--weight-decay", type=float,
+                     help="on real-valued kernels/matrices only")
+    opt.add_argument("--momentum", type=float, help="SGD momentum")
+    opt.add_argument("--schedule", metavar="cosine|linear|constant")
+    opt.add_argument("--warmup-epochs", type=float)
+    opt.add_argument("--label-smoothing", type=float)
+    opt.add_argument("--grad-clip", type=float, help="max gradient norm; 0 turns clipping off")
+    opt.add_argument("--two-step", action=argparse.BooleanOptionalAction, default=None,
+                     help="real weights for the first half of the epochs, then binary")
+    opt.add_argument("--teacher", metavar="DIR|timm:NAME",
+                     help="distil from a trained bnas model folder or a timm model")
+    opt.add_argument("--teacher-checkpoint", metavar="FILE.safetensors",
+                     help="weights of a timm:NAME teacher")
+    opt.add_argument("--kd-weight", type=float)
+    opt.add_argument("--kd-temperature", type=float)
+    opt.add_argument("--seed", type=int)
+    opt.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    opt.add_argument("--eval-test", action=argparse.BooleanOptionalAction, default=None,
+                     help="evaluate the final model on the test split too")
+    opt.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+
+    run_group = parser.add_argument_group("run folder")
+    run_group.add_argument("--out", metavar="DIR",
+                           help=f"output folder (default {DEFAULT_OUT_ROOT}/<data>-<arch id>)")
+    run_group.add_argument("--resume", action="store_true",
+                           help="continue from OUT/last when it exists")
+    run_group.add_argument("--overwrite", action="store_true",
+                           help="start over in an OUT that holds a previous run")
+    run_group.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run_group.add_argument("--json", action="store_true",
+                           help="print the summary as JSON (without history) instead of text")
+
+
+# -- reading the inputs ---------------------------------------------------------------------
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    import yaml
+
+    if not path.is_file():
+        raise BnasError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise BnasError(f"{path}{where}: not valid YAML ({type(error).__name__})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise BnasError(f"{path}: expected a mapping with arch: and training settings")
+    return data
+
+
+def _quick_architecture(args: argparse.Namespace) -> Architecture:
+    from bnas.architecture import THRESHOLD_KINDS, Architecture
+
+    threshold = args.threshold or "static"
+    if threshold not in THRESHOLD_KINDS:
+        raise BnasError(
+            f"--threshold: unknown threshold {threshold!r}; valid: {', '.join(THRESHOLD_KINDS)}"
+        )
+    if threshold == "static" and args.rd_ratio is not None:
+        raise BnasError("--rd-ratio applies only with --threshold dynamic")
+    blocks: str | dict[str, Any] = (
+        {"kind": "dynamic", "rd_ratio": args.rd_ratio or 16} if threshold == "dynamic"
+        else "static"
+    )
+    backbone_args: dict[str, Any] = {"preset": args.preset or QUICK_PRESET}
+    if args.width is not None:
+        backbone_args["width"] = args.width
+    if args.stem is not None:
+        backbone_args["stem"] = args.stem
+    return Architecture.from_dict(
+        {"backbone": args.backbone, "args": backbone_args, "blocks": blocks}, source="--backbone"
+    )
+
+
+def _architecture(args: argparse.Namespace, file_arch: Any, base: Path | None) -> Architecture:
+    from bnas.architecture import Architecture
+
+    quick = [f for f in ("preset", "width", "stem", "threshold", "rd_ratio")
+             if getattr(args, f) is not None]
+    if args.arch is not None and args.backbone is not None:
+        raise BnasError("give either --arch ARCH.yaml or --backbone NAME, not both")
+    if quick and args.backbone is None:
+        flag = "--" + quick[0].replace("_", "-")
+        raise BnasError(f"{flag} applies only with --backbone (the quick form)")
+    if args.backbone is not None:
+        return _quick_architecture(args)
+    if args.arch is not None:
+        return Architecture.load(args.arch)
+    if file_arch is None:
+        raise BnasError("give an architecture: --arch ARCH.yaml, --backbone NAME, "
+                        "or arch: in a config file")
+    if isinstance(file_arch, str):
+        path = Path(file_arch)
+        if base is not None and not path.is_absolute():
+            path = base / path
+        return Architecture.load(path)
+    return Architecture.from_dict(file_arch, source="config arch")
+
+
+def build_inputs(args: argparse.Namespace) -> tuple[Architecture, Any, Path]:
+    """(architecture, TrainConfig, output folder) from a config file and the flags."""
+    from bnas.train.config import TrainConfig
+
+    file_data: dict[str, Any] = {}
+    base = None
+    source = "command line"
+    if args.config is not None:
+        path = Path(args.config)
+        file_data = _read_config_file(path)
+        base = path.parent
+        source = str(path)
+    file_arch = file_data.pop("arch", None)
+    file_out = file_data.pop("out", None)
+    arch = _architecture(args, file_arch, base)
+
+    settings = dict(file_data)
+    data = settings.get("data")
+    data = dict(data) if isinstance(data, dict) else ({} if data is None else data)
+    if isinstance(data, dict):
+        for flag, key in DATA_FLAGS.items():
+            if getattr(args, flag) is not None:
+                data[key] = getattr(args, flag)
+        if "name" not in data:
+            raise BnasError("give a dataset: --data NAME (e.g. --data digits) or data: in a "
+                            "config file")
+    settings["data"] = data
+    for flag in TRAIN_FLAGS:
+        value = getattr(args, flag)
+        if value is not None:
+            settings[flag] = None if flag == "grad_clip" and value == 0 else value
+    config = TrainConfig.from_dict(settings, source=source)
+
+    if args.out is not None:
+        out = Path(args.out)
+    elif file_out is not None:
+        out = Path(file_out) if base is None or Path(file_out).is_absolute() else base / file_out
+    else:
+        out = DEFAULT_OUT_ROOT / f"{config.data.name}-{arch.backbone}-{arch.arch_id}"
+    return arch, config, out
+
+
+# -- reporting ------------------------------------------------------------------------------
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.2f} %"
+
+
+def _count(value: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g}"
+
+
+def format_summary(result: TrainResult, summary_path: Path) -> str:
+    """The few lines a person reads after a run."""
+    history = result.history
+    speed = (sum(row["images_per_second"] for row in history) / len(history)) if history else 0
+    cost = result.cost
+    final = result.final.get("val_top1") if result.final else None
+    best = (f"{_percent(result.best_val_top1)} (best, epoch {result.best_epoch})"
+            if result.best_epoch is not None else "—")
+    lines = [
+        f"{result.arch.summary()} on {result.dataset}: {result.status}, "
+        f"{len(history)} epochs in {result.seconds:.1f} s ({speed:,.0f} img/s training)",
+        f"  val top-1   {best}, final {_percent(final)}",
+    ]
+    if result.test is not None:
+        top5 = f", top-5 {_percent(result.test['top5'])}" if "top5" in result.test else ""
+        lines.append(f"  test top-1  {_percent(result.test['top1'])}{top5} (final model)")
+    lines.append(
+        f"  cost        OPs {_count(cost['ops'])} (BOPs {_count(cost['bops'])}, "
+        f"FLOPs {_count(cost['flops'])}), size {cost['size_mib']:.3f} MiB, params "
+        f"{_count(cost['params_binary'])} binary + {_count(cost['params_real'])} real"
+    )
+    lines.append(f"  wrote       {summary_path}")
+    return "\n".join(lines)
+
+
+def _write_summary(result: TrainResult, out: Path, error: str | None = None) -> Path:
+    summary = result.to_dict()
+    if error is not None:
+        summary["error"] = error
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "summary.json"
+    path.write_text(json.dumps(summary, indent=1) + "\n")
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    arch, config, out = build_inputs(args)
+    if args.resume and args.overwrite:
+        raise BnasError("give --resume or --overwrite, not both")
+
+    from bnas.train.checkpoint import find_checkpoint
+    from bnas.train.trainer import TrainingDiverged, train
+
+    resume_from = None
+    if args.resume:
+        resume_from = find_checkpoint(out / "last")
+        if resume_from is None:
+            print(f"bnas train: nothing to resume in {out}; starting from epoch 1",
+                  file=sys.stderr)
+    try:
+        result = train(arch, config, out_dir=out, resume_from=resume_from,
+                       progress=not args.no_progress, overwrite=args.overwrite)
+        error, code = None, 0
+    except TrainingDiverged as diverged:
+        if diverged.result is None:
+            raise
+        result, error, code = diverged.result, str(diverged), 1
+    path = _write_summary(result, out, error)
+    if args.json:
+        summary = result.to_dict()
+        summary.pop("history")
+        print(json.dumps(summary, indent=1))
+    else:
+        print(format_summary(result, path))
+    if error is not None:
+        print(f"bnas train: diverged: {error}", file=sys.stderr)
+    return code
