@@ -28,6 +28,7 @@ from torch import nn
 from bnas.errors import BnasError
 
 MODEL_FILE = "model.safetensors"
+BEST_MODEL_FILE = "best_model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 STATE_FILE = "trainer_state.json"
 FORMAT_VERSION = 1
@@ -100,9 +101,13 @@ def _optimizer_from_files(tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 
 
 def write_checkpoint(
-    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]
+    folder: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
+    best_weights: dict[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write a checkpoint atomically: into ``folder.tmp``, then renamed over ``folder``.
+
+    ``best_weights`` (the state_dict of the best epoch so far) go in beside the latest ones as
+    ``best_model.safetensors``: a search trial's checkpoint then carries what export ships.
 
     A run killed mid-write leaves the previous checkpoint in place (as ``folder`` or, for
     the instant between the two renames, ``folder.old``; :func:`find_checkpoint` takes both).
@@ -113,6 +118,8 @@ def write_checkpoint(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_model(model, tmp / MODEL_FILE)
+    if best_weights is not None:
+        save_file(best_weights, str(tmp / BEST_MODEL_FILE))
     tensors, meta = _optimizer_to_files(optimizer)
     save_file(tensors, str(tmp / OPTIMIZER_FILE))
     payload = {"format": FORMAT_VERSION, **state, "optimizer": meta}

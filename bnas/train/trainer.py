@@ -44,11 +44,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 
 from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.train.checkpoint import (
+    BEST_MODEL_FILE,
     MODEL_FILE,
     epoch_seed,
     find_checkpoint,
@@ -500,6 +502,9 @@ def _run(
     best_epoch = state.get("best_epoch") if state else None
     seconds_before = float(state.get("seconds", 0.0)) if state else 0.0
     start_epoch = int(state["epoch"]) + 1 if state else 1
+    best_weights = None  # the best epoch's state_dict, carried in every checkpoint
+    if state is not None and (Path(state["folder"]) / BEST_MODEL_FILE).is_file():
+        best_weights = load_file(str(Path(state["folder"]) / BEST_MODEL_FILE))
 
     optimizer = build_optimizer(model, config)
     if state is not None and phase_of(start_epoch) == state.get("phase"):
@@ -609,6 +614,9 @@ def _run(
             improved = phase != "1" and (best_val is None or metrics["val_top1"] > best_val)
             if improved:
                 best_val, best_epoch = metrics["val_top1"], epoch
+                best_weights = {
+                    k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+                }
             bar.set_postfix(metrics)
 
             if writer is not None:
@@ -636,14 +644,16 @@ def _run(
                 "config": config.to_dict(),
             }
             if out_path is not None:
-                folder = write_checkpoint(out_path / "last", model, optimizer, checkpoint_state)
+                folder = write_checkpoint(
+                    out_path / "last", model, optimizer, checkpoint_state, best_weights
+                )
                 if on_epoch is not None:
                     on_epoch(dict(metrics), folder)
             elif on_epoch is not None:
                 scratch = Path(tempfile.mkdtemp(prefix="bnas-ckpt-"))
                 try:
                     folder = write_checkpoint(scratch / "checkpoint", model, optimizer,
-                                              checkpoint_state)
+                                              checkpoint_state, best_weights)
                     on_epoch(dict(metrics), folder)
                 finally:
                     shutil.rmtree(scratch, ignore_errors=True)
