@@ -20,8 +20,13 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
+# The README's demo: cost of one architecture, then search → export → report on digits.
 demo: setup
 	$(BIN)/bnas profile architectures/reactnet_a_tiny_mixed.yaml
+	rm -rf runs/demo-digits
+	$(BIN)/bnas search search_spaces/demo_digits.yaml
+	$(BIN)/bnas export runs/demo-digits --best --onnx
+	$(BIN)/bnas report runs/demo-digits
 
 test: setup
 	$(BIN)/python -m pytest -q

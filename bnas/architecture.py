@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bnas.backbones import backbone_info
-from bnas.errors import BnasError, describe_location, first_validation_problem
+from bnas.errors import BnasError, validate_as
 
 ThresholdKind = Literal["static", "dynamic"]
 THRESHOLD_KINDS: tuple[str, ...] = ("static", "dynamic")
@@ -152,16 +152,12 @@ class Architecture(BaseModel):
     @classmethod
     def from_dict(cls, data: Any, source: str = "architecture") -> Architecture:
         """Validate plain data; a problem becomes one ``BnasError`` line naming its path."""
-        if not isinstance(data, dict):
-            raise BnasError(f"{source}: expected a mapping with 'backbone' and 'blocks'")
         try:
-            return cls.model_validate(data)
-        except ValidationError as error:
-            loc, message = first_validation_problem(error)
-            where = f"{describe_location(loc)}: " if loc else ""
-            raise BnasError(f"{source}: {where}{message}") from None
-        except BnasError as error:  # an unknown backbone or preset from the catalog
-            raise BnasError(f"{source}: {error}") from None
+            return validate_as(cls, data, source, "a mapping with 'backbone' and 'blocks'")
+        except BnasError as error:
+            if str(error).startswith(f"{source}: "):
+                raise
+            raise BnasError(f"{source}: {error}") from None  # from the catalog: add the source
 
     @classmethod
     def from_yaml(cls, text: str, source: str = "architecture") -> Architecture:

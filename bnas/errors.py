@@ -8,10 +8,12 @@ catch it like any other exception.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
+
+    Model = TypeVar("Model", bound=BaseModel)
 
 USER_ERROR_EXIT_CODE = 2
 
@@ -59,3 +61,21 @@ def first_validation_problem(error: ValidationError) -> tuple[tuple[str | int, .
     if problem["type"] not in ("missing", "extra_forbidden", "value_error") and "input" in problem:
         message += f", got {problem['input']!r}"
     return loc, message
+
+
+def validate_as(model: type[Model], data: Any, source: str, expected: str) -> Model:
+    """``model.model_validate(data)``, every problem as one ``BnasError`` line.
+
+    The line reads ``SOURCE: PATH: MESSAGE``; ``expected`` says what a non-mapping should
+    have been (e.g. "a mapping of training settings").
+    """
+    from pydantic import ValidationError
+
+    if not isinstance(data, dict):
+        raise BnasError(f"{source}: expected {expected}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        loc, message = first_validation_problem(error)
+        where = f"{describe_location(loc)}: " if loc else ""
+        raise BnasError(f"{source}: {where}{message}") from None

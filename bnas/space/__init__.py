@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from bnas.errors import BnasError, describe_location
 from bnas.space.schema import SearchSpace, SpaceError, explain
-from bnas.space.yaml_lines import load_located
+from bnas.space.yaml_lines import LineLoader, load_located
 
 __all__ = ["SearchSpace", "load_space", "parse_space"]
 
@@ -46,7 +46,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 child = node[part] = {}
             node = child
         try:
-            node[leaf] = yaml.safe_load(raw)
+            node[leaf] = yaml.load(raw, Loader=LineLoader)  # noqa: S506 - a SafeLoader
         except yaml.YAMLError:
             raise BnasError(f"--set {item!r}: the value is not valid YAML") from None
     return data

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from bnas.errors import BnasError, describe_location, first_validation_problem
+from bnas.errors import validate_as
 
 
 class DataConfig(BaseModel):
@@ -97,14 +97,7 @@ class TrainConfig(BaseModel):
     @classmethod
     def from_dict(cls, data: Any, source: str = "train config") -> TrainConfig:
         """Validate plain data; a problem becomes one ``BnasError`` line naming its path."""
-        if not isinstance(data, dict):
-            raise BnasError(f"{source}: expected a mapping of training settings")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as error:
-            loc, message = first_validation_problem(error)
-            where = f"{describe_location(loc)}: " if loc else ""
-            raise BnasError(f"{source}: {where}{message}") from None
+        return validate_as(cls, data, source, "a mapping of training settings")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
