@@ -1,0 +1,334 @@
+"""Export trials of a search run: architecture, verified weights, ONNX, model card, retrain.
+
+For each chosen trial (see :mod:`bnas.export.selection`) the export folder holds::
+
+    arch.yaml            the Architecture, args filled from the data (num_classes, ...)
+    model.safetensors    the trial's checkpoint weights (best epoch when recorded)
+    retrain.yaml         `bnas train` config file: this architecture, the trial's settings
+    model.onnx           (--onnx) opset ≥ 17, dynamic batch, checked against PyTorch
+    sample_input.npy     (--onnx) a few normalized validation images ...
+    sample_logits.npy    (--onnx) ... and PyTorch's logits for them
+    MODEL_CARD.md        what it is, how good, what it costs, how to use and retrain it
+    export.json          the same as data (trial, metrics, cost, checks, file hashes)
+
+Nothing is trusted blindly: the weights are loaded into the rebuilt model and evaluated on
+the trial's validation split (rebuilt from name, root, subset, val_fraction and seed); the
+accuracy must match the recorded one within ``tolerance_pt`` percentage points, and
+onnxruntime must match PyTorch within ``onnx_atol``. A folder is written under a temporary
+name and renamed into place only when every check passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bnas import __version__
+from bnas.architecture import Architecture
+from bnas.errors import BnasError
+from bnas.export.checkpoints import TrialWeights, trial_weights
+from bnas.export.model_card import render_model_card
+from bnas.export.selection import Choice, select_trials
+from bnas.search.summary import load_summary
+
+DEFAULT_TOLERANCE_PT = 0.1
+DEFAULT_ATOL = 1e-3  # = bnas.export.onnx_export.DEFAULT_ATOL (that module imports torch)
+DEFAULT_OPSET = 17
+MIN_OPSET = 17  # from 17 on, LayerNorm (binary CCT) is one ONNX op, not a decomposition
+PARITY_IMAGES = 32  # validation images for the ONNX check
+SAMPLE_IMAGES = 8  # of them saved as sample_input.npy / sample_logits.npy
+RECORD_FILE = "export.json"
+CARD_FILE = "MODEL_CARD.md"
+RETRAIN_FILE = "retrain.yaml"
+RETRAIN_OUT = "retrain"
+
+Log = Callable[[str], None]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _preprocessing(dataset: Any, name: str) -> str:
+    transform = getattr(dataset, "transform", None)
+    text = f"float32, normalized as bnas.data's `{name}` evaluation transform does"
+    mean, std = getattr(transform, "mean255", None), getattr(transform, "std255", None)
+    if mean is not None and std is not None:
+        mean_list = [round(float(v) / 255, 4) for v in mean.flatten()]
+        std_list = [round(float(v) / 255, 4) for v in std.flatten()]
+        text += f" ((x/255 − {mean_list}) / {std_list})"
+    elif transform is not None:
+        text += f" ({' '.join(repr(transform).split())})"
+    return text
+
+
+def _retrain_text(arch: Architecture, config: Any, trial: dict[str, Any], run_name: str) -> str:
+    import yaml
+
+    metrics = trial.get("metrics") or {}
+    val = metrics.get("val_top1")
+    lines = [
+        f"# Retrain {arch.summary()} (id {arch.arch_id}) from scratch with the settings of",
+        f"# trial {trial['trial_id']} of search run {run_name}.",
+        f"# Search result: val_top1 {val:.4f} (best of {trial.get('epochs_run', '?')} "
+        f"epoch(s), status {trial.get('status')})." if val is not None
+        else "# Search result: unknown.",
+        "# Same data split and seed, so `bnas train retrain.yaml` repeats the trial's training;",
+        "# flags override this file, e.g. --two-step --epochs 60 --out retrain-long.",
+    ]
+    if trial.get("status") == "stopped":
+        lines.append(f"# The trial was stopped by ASHA after {trial.get('epochs_run')} of "
+                     f"{config.epochs} epochs; this runs all {config.epochs}.")
+    if config.threads is not None:
+        lines.append(f"# threads: {config.threads} as in the trial: the thread count changes the "
+                     "order of float sums, so")
+        lines.append("# another count trains a slightly different network (raise it for speed).")
+    body = {"arch": "arch.yaml", "out": RETRAIN_OUT, **config.to_dict()}
+    return "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False)
+
+
+class _TorchSettings:
+    """Evaluate as the trainer did: its thread count, deterministic kernels on the CPU."""
+
+    def __init__(self, threads: int | None) -> None:
+        self.threads = threads
+
+    def __enter__(self) -> None:
+        import torch
+
+        self.previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+                         torch.is_deterministic_algorithms_warn_only_enabled())
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+    def __exit__(self, *exc: object) -> None:
+        import torch
+
+        threads, deterministic, warn_only = self.previous
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+def _place(stage: Path, final: Path, produced: set[str]) -> None:
+    """Move ``stage`` to ``final``; files of a previous export are replaced, anything else
+    (e.g. a ``retrain/`` run in that folder) is kept."""
+    if final.exists():
+        if not final.is_dir():
+            raise BnasError(f"export: {final} exists and is not a folder")
+        for entry in final.iterdir():
+            if entry.name not in produced:
+                entry.rename(stage / entry.name)
+        shutil.rmtree(final)
+    stage.rename(final)
+
+
+def export_trial(
+    run_dir: Path,
+    summary: dict[str, Any],
+    choice: Choice,
+    weights: TrialWeights,
+    out: Path,
+    *,
+    onnx: bool = False,
+    data_root: str | None = None,
+    tolerance_pt: float = DEFAULT_TOLERANCE_PT,
+    onnx_atol: float = DEFAULT_ATOL,
+    opset: int = DEFAULT_OPSET,
+    log: Log = print,
+) -> dict[str, Any]:
+    """Verify and write one trial's export folder ``out/choice.name``; return its record."""
+    import torch
+
+    from bnas.data import load_splits, make_loader
+    from bnas.export.onnx_export import export_onnx, onnx_parity
+    from bnas.models import build_model
+    from bnas.profile import profile_architecture
+    from bnas.train import TrainConfig
+    from bnas.train.checkpoint import load_model_weights
+    from bnas.train.trainer import evaluate, fit_architecture
+
+    trial = choice.trial
+    trial_id = str(trial["trial_id"])
+    where = f"summary.json trial {trial_id}"
+    config = TrainConfig.from_dict((trial.get("config") or {}).get("train"),
+                                   source=f"{where} config.train")
+    if data_root is not None:
+        config = config.model_copy(update={"data": config.data.model_copy(
+            update={"root": data_root})})
+    arch = Architecture.from_dict(trial.get("arch"), source=f"{where} arch")
+    log(f"{choice.name}  <-  trial {trial_id}  {arch.summary()}  ({choice.reason})")
+
+    # ---- rebuild the trial's model and validation split, load and verify the weights ----------
+    data = config.data
+    img_size = data.img_size
+    if img_size is None and isinstance(arch.args.get("img_size"), int):
+        img_size = arch.args["img_size"]
+    splits = load_splits(data.name, data.root, subset=data.subset,
+                         val_fraction=data.val_fraction, seed=config.seed, img_size=img_size,
+                         augment=data.augment)
+    info = splits.info
+    arch = fit_architecture(arch, info.num_classes, info.in_chans, info.img_size, data.name)
+    trained_arch = weights.state.get("arch")
+    if trained_arch is not None and Architecture.from_dict(
+            trained_arch, source=f"{weights.checkpoint_dir}/trainer_state.json arch") != arch:
+        raise BnasError(
+            f"trial {trial_id}: checkpoint {weights.checkpoint_dir} was trained as "
+            f"{Architecture.from_dict(trained_arch).summary()}, summary.json says "
+            f"{arch.summary()}"
+        )
+    model = build_model(arch)
+    load_model_weights(model, weights.weights, what=f"trial {trial_id}")
+    model.eval()
+    threads = (weights.state.get("config") or {}).get("threads")
+    with _TorchSettings(threads if isinstance(threads, int) and threads > 0 else None):
+        loader = make_loader(splits.val, batch_size=config.batch_size, shuffle=False)
+        val = evaluate(model, loader, torch.device("cpu"), info.num_classes)
+    diff_pt = 100 * abs(val["top1"] - weights.reference)
+    log(f"  weights     {weights.weights.relative_to(run_dir)}")
+    log(f"  val_top1    recorded {weights.reference:.4f} ({weights.reference_key}), reloaded "
+        f"{val['top1']:.4f} on {len(splits.val)} val images (|Δ| {diff_pt:.2f} pt)")
+    if weights.note:
+        log(f"  note        {weights.note}")
+    if diff_pt > tolerance_pt + 1e-9:
+        raise BnasError(
+            f"trial {trial_id}: the weights in {weights.weights} reach val_top1 "
+            f"{val['top1']:.4f}, summary records {weights.reference:.4f} "
+            f"(|Δ| {diff_pt:.2f} pt > {tolerance_pt} pt); wrong checkpoint, data root or "
+            f"device? (--data-root, --tolerance)"
+        )
+    cost = profile_architecture(arch, info.img_size).to_dict()
+    recorded_ops = (trial.get("metrics") or {}).get("ops")
+    if recorded_ops is not None and abs(cost["ops"] - recorded_ops) > 1e-6 * max(1.0, cost["ops"]):
+        log(f"  warning     OPs now {cost['ops']:.6g}, the search recorded {recorded_ops:.6g} "
+            "(bnas.profile changed since?)")
+    log(f"  cost        OPs {cost['ops']:.4g}, BOPs {cost['bops']:.4g}, FLOPs "
+        f"{cost['flops']:.4g}, size {cost['size_mib']:.4g} MiB")
+
+    # ---- write into a staging folder ------------------------------------------------------
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / choice.name
+    stage = out / f".{choice.name}.partial"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        arch.save(stage / "arch.yaml")
+        shutil.copyfile(weights.weights, stage / "model.safetensors")
+        # The trial's own thread count (from its checkpoint) makes the retrain repeat it
+        # exactly; summary.json's config does not record it.
+        retrain = config
+        if retrain.threads is None and isinstance(threads, int) and threads > 0:
+            retrain = config.model_copy(update={"threads": threads})
+        (stage / RETRAIN_FILE).write_text(
+            _retrain_text(arch, retrain, trial, str(summary.get("name", run_dir.name))))
+        onnx_record = None
+        if onnx:
+            count = min(PARITY_IMAGES, len(splits.val))
+            images = torch.stack([splits.val[i][0] for i in range(count)])
+            export_onnx(model, images[: min(2, count)], stage / "model.onnx", opset=opset)
+            parity, logits = onnx_parity(model, stage / "model.onnx", images, atol=onnx_atol)
+            import numpy as np
+
+            np.save(stage / "sample_input.npy", images[:SAMPLE_IMAGES].numpy())
+            np.save(stage / "sample_logits.npy", logits[:SAMPLE_IMAGES])
+            log(f"  onnx        max |Δ logit| {parity.max_abs_diff:.3g} vs PyTorch on "
+                f"{parity.images} val images (atol {onnx_atol:g}), top-1 agrees on "
+                f"{parity.top1_agree}/{parity.images}")
+            if not parity.ok:
+                raise BnasError(
+                    f"trial {trial_id}: ONNX model differs from PyTorch: max |Δ logit| "
+                    f"{parity.max_abs_diff:.3g} > atol {onnx_atol:g} on {parity.images} val "
+                    f"images (top-1 agrees on {parity.top1_agree}); raise --onnx-atol to accept"
+                )
+            onnx_record = {"file": "model.onnx", "opset": opset, **parity.to_dict()}
+
+        metrics = dict(trial.get("metrics") or {})
+        record: dict[str, Any] = {
+            "format": 1,
+            "bnas_version": __version__,
+            "run": {"name": summary.get("name"), "dir": str(run_dir),
+                    "objectives": summary.get("objectives")},
+            "selection": choice.name,
+            "trial": {"trial_id": trial_id, "reason": choice.reason,
+                      "status": trial.get("status"), "epochs_run": trial.get("epochs_run"),
+                      "arch_id": arch.arch_id, "arch_summary": arch.summary(),
+                      "params": (trial.get("config") or {}).get("params", {})},
+            "weights": {"source": str(weights.weights.relative_to(run_dir)),
+                        "reference_key": weights.reference_key,
+                        "reference": weights.reference, "note": weights.note},
+            "metrics": metrics,
+            "verified": {"val_top1": val["top1"], "val_loss": val["loss"],
+                         "reference": weights.reference,
+                         "reference_key": weights.reference_key, "diff_pt": diff_pt,
+                         "tolerance_pt": tolerance_pt, "val_images": len(splits.val)},
+            "cost": cost,
+            "data": config.to_dict()["data"],
+            "input": {"shape": [info.in_chans, info.img_size, info.img_size],
+                      "preprocessing": _preprocessing(splits.val, data.name)},
+            "train": config.to_dict(),
+            "onnx": onnx_record,
+            "paths": {"folder": str(final), "retrain": str(final / RETRAIN_FILE)},
+        }
+        record["files"] = {
+            entry.name: {"bytes": entry.stat().st_size, "sha256": _sha256(entry)}
+            for entry in sorted(stage.iterdir())
+        }
+        (stage / CARD_FILE).write_text(render_model_card(record, arch))
+        record["files"][CARD_FILE] = {"bytes": (stage / CARD_FILE).stat().st_size,
+                                      "sha256": _sha256(stage / CARD_FILE)}
+        (stage / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        produced = {entry.name for entry in stage.iterdir()} | {
+            "model.onnx", "sample_input.npy", "sample_logits.npy"}
+        _place(stage, final, produced)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    log(f"  wrote       {final}/ ({', '.join(sorted(record['files']))}, {RECORD_FILE})")
+    return record
+
+
+def export_run(
+    run_dir: str | Path,
+    *,
+    mode: str = "best",
+    k: int = 1,
+    onnx: bool = False,
+    out: str | Path | None = None,
+    data_root: str | None = None,
+    tolerance_pt: float = DEFAULT_TOLERANCE_PT,
+    onnx_atol: float = DEFAULT_ATOL,
+    opset: int = DEFAULT_OPSET,
+    log: Log = print,
+) -> list[dict[str, Any]]:
+    """Export the ``best`` / ``top-k`` (``k``) / ``pareto`` trials of a run; return the records.
+
+    Every chosen trial's checkpoint is located and its weights file checked before any model
+    is built, so a missing or truncated file stops the export before it writes anything.
+    """
+    if onnx and opset < MIN_OPSET:
+        raise BnasError(f"--opset: bnas exports need opset >= {MIN_OPSET}, got {opset}")
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BnasError(f"{run_dir}: no such run directory")
+    summary = load_summary(run_dir)
+    if not isinstance(summary, dict) or not isinstance(summary.get("trials"), list):
+        raise BnasError(f"{run_dir}/summary.json: expected a mapping with a 'trials' list")
+    choices = select_trials(summary, mode, k)
+    located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
+    out_dir = Path(out) if out is not None else run_dir / "export"
+    records = []
+    for choice, weights in located:
+        records.append(export_trial(
+            run_dir, summary, choice, weights, out_dir, onnx=onnx, data_root=data_root,
+            tolerance_pt=tolerance_pt, onnx_atol=onnx_atol, opset=opset, log=log))
+        sys.stdout.flush()
+    return records

@@ -1,0 +1,29 @@
+"""Report: plots (PNG) and a Markdown summary of a search run, from its ``summary.json``.
+
+::
+
+    from bnas.report import build_report
+
+    report = build_report("runs/demo-digits")   # → runs/demo-digits/report/report.md
+
+The pieces are usable on their own: :mod:`bnas.report.analysis` (plain-Python numbers),
+:mod:`bnas.report.plots` (one PNG per function, from trial dicts), :mod:`bnas.report.importance`
+(fANOVA on the Optuna study) and :mod:`bnas.report.markdown`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bnas.report.builder import build_report
+
+__all__ = ["build_report"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "build_report":
+        from bnas.report.builder import build_report
+
+        return build_report
+    raise AttributeError(f"module 'bnas.report' has no attribute {name!r}")

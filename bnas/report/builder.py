@@ -1,0 +1,66 @@
+"""Assemble a run's report: figures, fANOVA importances and ``report.md`` in one folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bnas.errors import BnasError
+from bnas.report.analysis import trained_trials
+from bnas.report.importance import Importance, fanova_importances
+from bnas.report.markdown import render_report
+from bnas.report.study import load_run_study, trial_numbers
+from bnas.search.summary import load_summary
+
+REPORT_FILE = "report.md"
+FIGURES = {
+    "accuracy_vs_ops": "accuracy_vs_ops.png",
+    "best_so_far": "best_so_far.png",
+    "block_thresholds": "block_thresholds.png",
+    "importance": "importance.png",
+}
+
+
+def build_report(run_dir: str | Path, out: str | Path | None = None) -> dict[str, Any]:
+    """Write the report of ``run_dir`` into ``out`` (default ``RUN_DIR/report``).
+
+    Returns ``{"markdown": path, "figures": [paths], "data": {name: plotted data},
+    "importance_note": str}``. Figures that have nothing to show are skipped with a note in
+    the Markdown (a run where no trial trained still gets its trial table).
+    """
+    from bnas.report import plots
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BnasError(f"{run_dir}: no such run directory")
+    summary = load_summary(run_dir)
+    if not isinstance(summary, dict) or not isinstance(summary.get("trials"), list):
+        raise BnasError(f"{run_dir}/summary.json: expected a mapping with a 'trials' list")
+    out_dir = Path(out) if out is not None else run_dir / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loaded = load_run_study(run_dir, summary)
+    numbers = trial_numbers(loaded.study, summary["trials"]) if loaded.study else {}
+    # Optuna's trial number orders the progress plot (bnas.report.analysis, "Trial order").
+    trials = [{**t, "number": numbers.get(str(t.get("trial_id")), t.get("number"))}
+              for t in summary["trials"]]
+    has_trained = bool(trained_trials(trials))
+
+    figures: dict[str, dict[str, Any] | None] = dict.fromkeys(FIGURES)
+    if has_trained:
+        best_id = (summary.get("best") or {}).get("trial_id")
+        figures["accuracy_vs_ops"] = plots.plot_accuracy_vs_ops(
+            trials, out_dir / FIGURES["accuracy_vs_ops"], best_id=best_id)
+        figures["best_so_far"] = plots.plot_best_so_far(trials, out_dir / FIGURES["best_so_far"])
+        figures["block_thresholds"] = plots.plot_block_thresholds(
+            trials, out_dir / FIGURES["block_thresholds"])
+    importance = (fanova_importances(loaded.study, summary) if loaded.study is not None
+                  else Importance(note=loaded.note))
+    if importance.ok:
+        figures["importance"] = plots.plot_importance(importance.values,
+                                                      out_dir / FIGURES["importance"])
+    markdown = out_dir / REPORT_FILE
+    markdown.write_text(render_report({**summary, "trials": trials}, str(run_dir), figures,
+                                      importance, ordered_by_study=bool(numbers)))
+    drawn = {name: data for name, data in figures.items() if data is not None}
+    return {"markdown": markdown, "figures": [data["path"] for data in drawn.values()],
+            "data": drawn, "importance_note": importance.note}

@@ -1,0 +1,178 @@
+"""``report.md``: a run's summary in Markdown, with the figures embedded by relative path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bnas.report.analysis import status_counts, trial_table
+from bnas.report.importance import Importance
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{100 * value:.{digits}f}"
+
+
+def _num(value: float | None, fmt: str = ".4g") -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def _count(value: float | None) -> str:
+    """OPs and the like: ``9.92 k``, ``87.1 M``."""
+    if value is None:
+        return "—"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _cell(text: Any) -> str:
+    """Table-safe: no pipes or newlines inside a cell."""
+    return " ".join(str(text).replace("|", "\\|").split())
+
+
+def _figure(title: str, figure: dict[str, Any] | None, note: str | None = None) -> list[str]:
+    if figure is None:
+        return [f"_{note or 'not drawn'}_", ""]
+    return [f"![{title}]({figure['path'].name})", ""]
+
+
+def render_report(
+    summary: dict[str, Any],
+    run_label: str,
+    figures: dict[str, dict[str, Any] | None],
+    importance: Importance,
+    *,
+    ordered_by_study: bool = True,
+) -> str:
+    """The report's Markdown; ``figures`` maps accuracy_vs_ops / best_so_far /
+    block_thresholds / importance to what :mod:`bnas.report.plots` returned (None: skipped)."""
+    trials = summary.get("trials", [])
+    counts = status_counts(trials)
+    objectives = summary.get("objectives") or {}
+    best = summary.get("best")
+    lines = [
+        f"# Search report: {summary.get('name', run_label)}",
+        "",
+        f"Run directory `{run_label}`: {len(trials)} trials ("
+        + ", ".join(f"{n} {status}" for status, n in counts.items()) + "). Objectives: "
+        + ", ".join(f"{metric} ({mode})" for metric, mode in objectives.items()) + ".",
+        "",
+    ]
+    if best:
+        m = best.get("metrics", {})
+        lines += [
+            f"**Best:** `{best.get('arch_summary')}` (trial `{best.get('trial_id')}`): val top-1 "
+            f"{_pct(m.get('val_top1'))} %, OPs {_count(m.get('ops'))}, size "
+            f"{_num(m.get('size_mib'))} MiB. Export it with `bnas export {run_label} --best "
+            "--onnx`.",
+            "",
+        ]
+    else:
+        lines += ["**No trial finished training**; the trial table lists the errors.", ""]
+
+    accuracy = figures.get("accuracy_vs_ops")
+    lines += ["## Accuracy vs OPs", ""]
+    lines += _figure("accuracy vs OPs", accuracy, "no trained trial to plot")
+    if accuracy:
+        lines += [
+            f"{_plural(len(accuracy['points']), 'trained trial')}; circled: the Pareto front of "
+            f"val top-1 (max) vs OPs (min), {_plural(len(accuracy['pareto']), 'trial')}; star: "
+            "the best. "
+            "Hollow dots: stopped early by ASHA (fewer epochs).",
+            "",
+        ]
+
+    progress = figures.get("best_so_far")
+    lines += ["## Search progress", ""]
+    lines += _figure("best so far", progress, "no trained trial to plot")
+    order = ("Optuna's trial number, i.e. the order in which the sampler suggested the trials"
+             if ordered_by_study else
+             "the order of summary.json (no Optuna study to number the trials by)")
+    lines += [
+        f"Trial number = {order}. With several trials in flight a later trial can finish "
+        "first, so this is the sampler's view: how many suggestions it took to find each "
+        "improvement. Ticks on the x axis: trials that did not train (failed, over budget).",
+        "",
+    ]
+
+    blocks = figures.get("block_thresholds")
+    lines += ["## Which blocks want DySign", ""]
+    lines += _figure("static vs dynamic per block", blocks, "no trained trial to compare")
+    if blocks and blocks["rows"]:
+        budget = blocks["epochs"]
+        lines += [
+            "Per block, the trials with a static threshold (RSign) at every site against those "
+            "with DySign at any site there. Accuracy: "
+            + (f"each trial's best val top-1 within its first {_plural(budget, 'epoch')} (the "
+               "fewest any "
+               "trained trial ran, so ASHA-stopped and completed trials compare at equal "
+               "budget)." if budget else "each trial's val top-1.")
+            + " Δ = mean(dynamic) − mean(static); a block whose Δ stays positive across "
+            "seeds wants DySign. Few trials per group make these means noisy: read n.",
+            "",
+            "| block | static n | static mean ± sd (%) | dynamic n | dynamic mean ± sd (%) "
+            "| Δ (pt) |",
+            "|---|---|---|---|---|---|",
+        ]
+        by_key = {(r["block"], r["group"]): r for r in blocks["rows"]}
+        for delta in blocks["deltas"]:
+            cells = []
+            for group in ("static", "dynamic"):
+                row = by_key[(delta["block"], group)]
+                sd = f" ± {_pct(row['sd'], 1)}" if row["sd"] is not None else ""
+                cells += [str(row["n"]), f"{_pct(row['mean'], 1)}{sd}" if row["n"] else "—"]
+            change = "—" if delta["delta"] is None else f"{100 * delta['delta']:+.1f}"
+            lines.append(f"| {delta['block']} | " + " | ".join(cells) + f" | {change} |")
+        lines.append("")
+
+    lines += ["## Hyperparameter importance (fANOVA)", ""]
+    if importance.ok:
+        lines += _figure("hyperparameter importance", figures.get("importance"))
+        lines += [importance.note + ".", "", "| parameter | importance |", "|---|---|"]
+        lines += [f"| `{_cell(name)}` | {value:.3f} |"
+                  for name, value in importance.values.items()]
+        lines.append("")
+    else:
+        lines += [f"_Not computed: {importance.note}._", ""]
+
+    lines += [
+        "## Trials",
+        "",
+        "| rank | trial | architecture | val top-1 (%) | OPs | size (MiB) | epochs | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    pareto = set(summary.get("pareto") or [])
+    for row in trial_table(trials):
+        status = row["status"]
+        if row["error"]:
+            status = f"{status}: {row['error']}"
+        mark = " ◆" if row["trial_id"] in pareto else ""
+        epochs = "—" if row["epochs_run"] is None else row["epochs_run"]
+        lines.append(
+            f"| {row['rank'] or '—'} | `{_cell(row['trial_id'])}`{mark} | "
+            f"`{_cell(row['arch_summary'])}` | {_pct(row['val_top1'])} | {_count(row['ops'])} | "
+            f"{_num(row['size_mib'])} | {epochs} | {_cell(status)} |"
+        )
+    pareto_label = ", ".join(f"{k} {v}" for k, v in (summary.get("pareto_objectives")
+                                                     or {}).items())
+    lines += [
+        "",
+        f"◆ = in the run's Pareto set ({pareto_label}). val top-1 is each trial's best "
+        "epoch.",
+        "",
+        "## Explore further",
+        "",
+        "```",
+        f"tensorboard --logdir {run_label}                  # per-trial curves",
+        f"optuna-dashboard sqlite:///{run_label}/study.db   # the study (pip install "
+        "optuna-dashboard)",
+        f"bnas export {run_label} --top-k 3 --onnx          # deployable folders",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
