@@ -94,7 +94,8 @@ BACKBONES: dict[str, BackboneInfo] = {
             layouts=BINARY_CCT_LAYOUTS,
             count_blocks=lambda layout: layout["num_layers"],
             doc="Binary Compact Convolutional Transformer, binary attention and MLP linears",
-            args=("preset", "stem", "num_classes", "in_chans", "img_size", "drop_path_rate"),
+            args=("preset", "width", "stem", "num_classes", "in_chans", "img_size",
+                  "drop_path_rate"),
         ),
     )
 }

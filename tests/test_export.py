@@ -123,13 +123,16 @@ def test_export_best_round_trip(exported: Path, summary: dict) -> None:
 def test_retrain_config_repeats_the_trial(exported: Path, summary: dict,
                                           tmp_path: Path) -> None:
     from bnas.train import train
-    from bnas.train.command import add_arguments, build_inputs
+    from bnas.train.command import add_arguments, build_inputs, load_reference
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args([str(exported / "retrain.yaml"), "--out", str(tmp_path / "r")])
     arch, config, out = build_inputs(args)
     best = summary["best"]
+    reference = load_reference(args)  # the search's number, printed beside the retrain's
+    assert reference["val_top1"] == best["metrics"]["val_top1"]
+    assert best["trial_id"] in reference["source"]
     assert arch == Architecture.load(exported / "arch.yaml")
     assert config.to_dict()["data"] == json.loads(
         (exported / "export.json").read_text())["train"]["data"]

@@ -158,6 +158,20 @@ def test_width_scales_channels_to_multiples_of_8(backbone):
     assert narrowest(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
+def test_cct_width_scales_embed_dim_to_multiples_of_heads():
+    assert build_model(arch_of("binary_cct", "static", width=1.0)).num_features == 64
+    wider = build_model(arch_of("binary_cct", "static", width=1.1, preset="small"))
+    assert wider.num_features == 140 and wider.pos_embed.shape[-1] == 140  # 128·1.1 → 2 heads
+    assert all(block.head_dim * block.num_heads == 140 for block in wider.blocks)
+    static, widened, dynamic = (
+        sum(p.numel() for p in build_model(arch).parameters())
+        for arch in (arch_of("binary_cct", "static"), arch_of("binary_cct", "static", width=1.06),
+                     arch_of("binary_cct", "dynamic"))
+    )
+    assert static < widened and abs(widened / dynamic - 1) < 0.03  # a params-matched control
+    assert wider(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+
+
 @pytest.mark.parametrize("backbone", BACKBONE_NAMES)
 def test_timm_create_model_takes_any_form_of_arch(backbone, tmp_path):
     arch = mixed(backbone)

@@ -92,7 +92,12 @@ def _retrain_text(arch: Architecture, config: Any, trial: dict[str, Any], run_na
         lines.append(f"# threads: {config.threads} as in the trial: the thread count changes the "
                      "order of float sums, so")
         lines.append("# another count trains a slightly different network (raise it for speed).")
-    body = {"arch": "arch.yaml", "out": RETRAIN_OUT, **config.to_dict()}
+    body: dict[str, Any] = {"arch": "arch.yaml", "out": RETRAIN_OUT}
+    if val is not None:
+        body["reference"] = {
+            "val_top1": val, "source": f"search {run_name}, trial {trial['trial_id']}",
+        }
+    body.update(config.to_dict())
     return "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False)
 
 

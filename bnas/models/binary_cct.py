@@ -32,6 +32,9 @@ Choices, and why:
   ``img_size``; inputs must have that size.
 - ``drop_path_rate`` (stochastic depth, linearly increasing over layers) defaults to 0; CCT
   trained with 0.1. There is no dropout.
+- ``width`` scales the embedding dim: ``embed_dim · width`` rounded to the nearest multiple of
+  ``num_heads`` (so heads divide it; 1.0 keeps the preset). The fine rounding lets a static
+  network be widened to a dynamic one's parameter count (experiments/dysign_vs_rsign.py).
 """
 
 from __future__ import annotations
@@ -48,6 +51,16 @@ from bnas.models._registry import register_backbone
 from bnas.nn import BinaryLinear, make_rprelu, make_sign_site
 
 TOKENIZER_HIDDEN = 64  # CCT's in_planes: width of the tokenizer's intermediate convs
+
+
+def embed_dim(layout: dict, width: float) -> int:
+    """The preset's ``embed_dim · width``, rounded to a multiple of ``num_heads`` (≥ 1 head dim).
+
+    >>> embed_dim({"embed_dim": 64, "num_heads": 2}, 1.1)
+    70
+    """
+    heads = layout["num_heads"]
+    return max(heads, round(layout["embed_dim"] * width / heads) * heads)
 
 
 class BinaryLinearNorm(nn.Module):
@@ -158,7 +171,7 @@ class BinaryCCT(BinaryBackbone):
     def __init__(self, arch: Architecture) -> None:
         super().__init__(arch)
         args, layout = self.args, self.args["layout"]
-        dim = layout["embed_dim"]
+        dim = embed_dim(layout, args["width"])
         if args["stem"] == "imagenet":
             self.stem = ConvTokenizer(args["in_chans"], dim, layers=2, kernel_size=7, stride=2)
         else:

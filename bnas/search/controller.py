@@ -72,7 +72,7 @@ def define_by_run(trial: Any, *, space: Any) -> dict[str, Any]:
         trial.set_constraint(name, value)
     trial.set_user_attr("arch", arch.summary())
     feasible = all(value <= 0 for value in violations.values())
-    return {**constants, COST_KEY: cost, FEASIBLE_KEY: feasible}
+    return {**constants, COST_KEY: cost, FEASIBLE_KEY: feasible, "optuna_number": trial.number}
 
 
 class ProgressPrinter:
@@ -238,7 +238,7 @@ def run_search(
             flush=True,
         )
         results = tuner.fit()
-        summary = summarize(results, space, run_dir)
+        summary = summarize(results, space, run_dir, threads)
     write_summary(summary, run_dir)
     return summary
 

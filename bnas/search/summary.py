@@ -17,13 +17,13 @@ from bnas.search.pareto import pareto_front
 
 SUMMARY_FILE = "summary.json"
 # Config entries the controller adds beside the sampled parameters.
-_NOT_SAMPLED = {"cost", "feasible", "arch", "arch_id"}
+_NOT_SAMPLED = {"cost", "feasible", "arch", "arch_id", "optuna_number"}
 COST_KEYS = (
     "ops", "bops", "flops", "params_binary", "params_real", "size_mib",
     "generator_flops", "generator_params", "generator_size_mib",
 )
 EPOCH_KEYS = (
-    "epoch", "train_loss", "val_loss", "val_top1", "val_top5", "epoch_seconds",
+    "epoch", "step", "train_loss", "val_loss", "val_top1", "val_top5", "epoch_seconds",
     "images_per_second", "lr",
 )
 
@@ -53,6 +53,20 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _trial_config(result: Any) -> dict[str, Any]:
+    """The sampled config; Ray leaves it empty for a trial that failed before its first report."""
+    if result.config:
+        return dict(result.config)
+    params = Path(result.path) / "params.json"
+    return json.loads(params.read_text()) if params.is_file() else {}
+
+
+def _best_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The epoch export ships: best val_top1 among fully binary epochs (two-step: step 2)."""
+    binary = [row for row in history if str(row.get("step", "2")) != "1"]
+    return max(binary, key=lambda row: row["val_top1"], default=None)
+
+
 def _status(result: Any, last: dict[str, Any], epochs_run: int, max_epochs: int) -> str:
     if result.error is not None:
         return "failed"
@@ -72,15 +86,19 @@ def _error_line(error: BaseException | None) -> str | None:
     return lines[-1] if lines else type(error).__name__
 
 
-def summarize(results: Any, space: Any, run_dir: Path) -> dict[str, Any]:
-    """Turn Ray Tune's ResultGrid into the summary dict (see module docstring)."""
+def summarize(results: Any, space: Any, run_dir: Path, threads: int) -> dict[str, Any]:
+    """Turn Ray Tune's ResultGrid into the summary dict (see module docstring).
+
+    ``threads`` is what each trial trained with: with it, a trial's ``config.train`` repeats
+    the trial exactly (CPU results depend on the thread count).
+    """
     max_epochs = space.epochs
     trials = []
     for result in results:
-        config = dict(result.config or {})
+        config = _trial_config(result)
         last = dict(result.metrics or {})
         history = _history(result)
-        best_epoch = max(history, key=lambda row: row["val_top1"], default=None)
+        best_epoch = _best_epoch(history)
         arch = space.architecture(config)
         metrics = {key: _clean(last[key]) for key in COST_KEYS if key in last}
         if best_epoch is not None:
@@ -91,9 +109,11 @@ def summarize(results: Any, space: Any, run_dir: Path) -> dict[str, Any]:
         checkpoint = None
         if result.checkpoint is not None:
             checkpoint = os.path.relpath(result.checkpoint.path, run_dir)
+        train = {**space.train_settings(config), "threads": threads}
         trials.append(
             {
                 "trial_id": last.get("trial_id") or Path(result.path).name,
+                "number": config.get("optuna_number"),
                 "arch": arch.to_dict(),
                 "arch_summary": arch.summary(),
                 "arch_id": arch.arch_id,
@@ -101,7 +121,7 @@ def summarize(results: Any, space: Any, run_dir: Path) -> dict[str, Any]:
                     "params": {
                         k: _clean(v) for k, v in config.items() if k not in _NOT_SAMPLED
                     },
-                    "train": space.train_settings(config),
+                    "train": train,
                 },
                 "metrics": metrics,
                 "history": history,
@@ -113,7 +133,7 @@ def summarize(results: Any, space: Any, run_dir: Path) -> dict[str, Any]:
                 "path": os.path.relpath(result.path, run_dir),
             }
         )
-    trials.sort(key=lambda trial: trial["path"])
+    trials.sort(key=lambda trial: (trial["number"] is None, trial["number"], trial["path"]))
     return build_summary(space, trials)
 
 

@@ -187,6 +187,7 @@ def build_inputs(args: argparse.Namespace) -> tuple[Architecture, Any, Path]:
         source = str(path)
     file_arch = file_data.pop("arch", None)
     file_out = file_data.pop("out", None)
+    file_data.pop("reference", None)  # read by load_reference: a number to compare with
     arch = _architecture(args, file_arch, base)
 
     settings = dict(file_data)
@@ -215,6 +216,22 @@ def build_inputs(args: argparse.Namespace) -> tuple[Architecture, Any, Path]:
     return arch, config, out
 
 
+def load_reference(args: argparse.Namespace) -> dict[str, Any] | None:
+    """A config file's ``reference: {val_top1: 0.91, source: "..."}``: the number this run is
+    compared with (``bnas export`` writes the search trial's accuracy there)."""
+    if args.config is None:
+        return None
+    reference = _read_config_file(Path(args.config)).get("reference")
+    if reference is None:
+        return None
+    value = reference.get("val_top1") if isinstance(reference, dict) else None
+    if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise BnasError(
+            f"{args.config}: reference: expected {{val_top1: a fraction in [0, 1], source: text}}"
+        )
+    return {"val_top1": float(value), "source": str(reference.get("source", ""))}
+
+
 # -- reporting ------------------------------------------------------------------------------
 
 
@@ -229,7 +246,9 @@ def _count(value: float) -> str:
     return f"{value:.3g}"
 
 
-def format_summary(result: TrainResult, summary_path: Path) -> str:
+def format_summary(
+    result: TrainResult, summary_path: Path, reference: dict[str, Any] | None = None
+) -> str:
     """The few lines a person reads after a run."""
     history = result.history
     speed = (sum(row["images_per_second"] for row in history) / len(history)) if history else 0
@@ -242,6 +261,12 @@ def format_summary(result: TrainResult, summary_path: Path) -> str:
         f"{len(history)} epochs in {result.seconds:.1f} s ({speed:,.0f} img/s training)",
         f"  val top-1   {best}, final {_percent(final)}",
     ]
+    if reference is not None and result.best_val_top1 is not None:
+        delta = 100 * (result.best_val_top1 - reference["val_top1"])
+        lines.append(
+            f"  reference   {_percent(reference['val_top1'])} {reference['source']} "
+            f"(this run {delta:+.2f} pt)"
+        )
     if result.test is not None:
         top5 = f", top-5 {_percent(result.test['top5'])}" if "top5" in result.test else ""
         lines.append(f"  test top-1  {_percent(result.test['top1'])}{top5} (final model)")
@@ -254,10 +279,14 @@ def format_summary(result: TrainResult, summary_path: Path) -> str:
     return "\n".join(lines)
 
 
-def _write_summary(result: TrainResult, out: Path, error: str | None = None) -> Path:
+def _write_summary(
+    result: TrainResult, out: Path, error: str | None, reference: dict[str, Any] | None
+) -> Path:
     summary = result.to_dict()
     if error is not None:
         summary["error"] = error
+    if reference is not None:
+        summary["reference"] = reference
     out.mkdir(parents=True, exist_ok=True)
     path = out / "summary.json"
     path.write_text(json.dumps(summary, indent=1) + "\n")
@@ -266,6 +295,7 @@ def _write_summary(result: TrainResult, out: Path, error: str | None = None) -> 
 
 def run(args: argparse.Namespace) -> int:
     arch, config, out = build_inputs(args)
+    reference = load_reference(args)
     if args.resume and args.overwrite:
         raise BnasError("give --resume or --overwrite, not both")
 
@@ -286,13 +316,13 @@ def run(args: argparse.Namespace) -> int:
         if diverged.result is None:
             raise
         result, error, code = diverged.result, str(diverged), 1
-    path = _write_summary(result, out, error)
+    path = _write_summary(result, out, error, reference)
     if args.json:
         summary = result.to_dict()
         summary.pop("history")
         print(json.dumps(summary, indent=1))
     else:
-        print(format_summary(result, path))
+        print(format_summary(result, path, reference))
     if error is not None:
         print(f"bnas train: diverged: {error}", file=sys.stderr)
     return code
