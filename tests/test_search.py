@@ -194,3 +194,30 @@ def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path):
         assert {t["node_ip"] for t in summary["trials"]} == {"127.0.0.2", "127.0.0.3"}
     finally:
         ray_stop()
+
+
+def test_over_budget_candidates_are_not_trained_and_told_to_optuna(tmp_path):
+    import optuna
+
+    limit = 0.04  # MiB: all-static is 0.028, all-dynamic at r=2 on every site 0.102
+    done = bnas(
+        "search", str(DEMO), "--storage", str(tmp_path), "--name", "budget",
+        "--set", "search.num_samples=6", "--set", "train.epochs=1",
+        "--set", "search.algorithm=random", "--set", "search.scheduler=none",
+        "--set", f"search.constraints.max_size_mib={limit}",
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    trials = json.loads((tmp_path / "budget" / "summary.json").read_text())["trials"]
+    over = [t for t in trials if t["status"] == "infeasible"]
+    within = [t for t in trials if t["status"] == "completed"]
+    assert over and within, [t["status"] for t in trials]
+    assert all(t["metrics"]["size_mib"] > limit and t["epochs_run"] == 0 for t in over)
+    assert all(t["metrics"]["size_mib"] <= limit and t["epochs_run"] == 1 for t in within)
+    study = optuna.load_study(
+        study_name="budget", storage=f"sqlite:///{tmp_path / 'budget' / 'study.db'}"
+    )
+    constraint_values = [
+        value for trial in study.trials for key, value in trial.system_attrs.items()
+        if key.startswith("constraints")
+    ]
+    assert sum(value > 0 for value in constraint_values) == len(over)
