@@ -1,16 +1,20 @@
 """End-to-end searches with a real Ray: local, on a 2-node loopback cluster, killed and resumed.
 
 Each search is the real CLI in a subprocess (``python -m bnas search``), on the digits demo
-space shrunk with ``--set`` so the whole file runs in a few minutes on 2 cores.
+space shrunk with ``--set`` so the whole file runs in a few minutes on 2 cores. Every Ray
+process these tests start lives under one private temp dir (``RAY_TMPDIR``), and teardown
+ends exactly those processes: ``ray stop`` would also end other Ray clusters on the machine.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,8 +27,12 @@ DEMO = REPO / "search_spaces" / "demo_digits.yaml"
 pytestmark = pytest.mark.slow
 
 
+# Short: Ray puts Unix sockets below it, and their paths may not exceed 107 bytes.
+RAY_TMP = tempfile.mkdtemp(prefix="bnas-ray-", dir="/tmp")
+
+
 def ray_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": RAY_TMP, **extra}
 
 
 def bnas(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -35,16 +43,28 @@ def bnas(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 
 def ray_stop() -> None:
-    subprocess.run(
-        [str(Path(sys.executable).with_name("ray")), "stop", "--force"],
-        capture_output=True, timeout=120,
-    )
+    """SIGKILL every process started with this module's ``RAY_TMPDIR`` (its environment or
+    command line names the temp dir; Ray renames some processes, e.g. ``ray::DashboardAgent``,
+    but they inherit the environment)."""
+    marker = RAY_TMP.encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker in (proc / "environ").read_bytes() or marker in (
+                proc / "cmdline"
+            ).read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except OSError:
+            continue
+    time.sleep(1)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def no_ray_left_behind():
     yield
     ray_stop()
+    shutil.rmtree(RAY_TMP, ignore_errors=True)
 
 
 SMALL = [
