@@ -322,11 +322,7 @@ def export_run(
     if onnx and opset < MIN_OPSET:
         raise BnasError(f"--opset: bnas exports need opset >= {MIN_OPSET}, got {opset}")
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise BnasError(f"{run_dir}: no such run directory")
     summary = load_summary(run_dir)
-    if not isinstance(summary, dict) or not isinstance(summary.get("trials"), list):
-        raise BnasError(f"{run_dir}/summary.json: expected a mapping with a 'trials' list")
     choices = select_trials(summary, mode, k)
     located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
     out_dir = Path(out) if out is not None else run_dir / "export"

@@ -26,28 +26,27 @@ def _needs_surrogate(x: Tensor) -> bool:
     return torch.is_grad_enabled() and x.requires_grad and not torch.onnx.is_in_onnx_export()
 
 
-class _ApproxSign(torch.autograd.Function):
+def _approx_sign_derivative(x: Tensor) -> Tensor:
+    return (2 - 2 * x.abs()).clamp_(min=0)
+
+
+def _ste_derivative(x: Tensor) -> Tensor:
+    return (x.abs() <= 1).to(x.dtype)
+
+
+class _SignWithSurrogate(torch.autograd.Function):
+    """sign(x) forward; ``grad · derivative(x)`` backward, saving only x."""
+
     @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
+    def forward(ctx, x: Tensor, derivative: Callable[[Tensor], Tensor]) -> Tensor:  # noqa: ANN001
         ctx.save_for_backward(x)
+        ctx.derivative = derivative
         return sign(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # noqa: ANN001
         (x,) = ctx.saved_tensors
-        return grad * (2 - 2 * x.abs()).clamp_(min=0)
-
-
-class _SteSign(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:  # noqa: ANN001
-        ctx.save_for_backward(x)
-        return sign(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # noqa: ANN001
-        (x,) = ctx.saved_tensors
-        return grad * (x.abs() <= 1).to(grad.dtype)
+        return grad * ctx.derivative(x), None
 
 
 def approx_sign(x: Tensor) -> Tensor:
@@ -59,7 +58,7 @@ def approx_sign(x: Tensor) -> Tensor:
     derivative of the piecewise quadratic
     :math:`s(x) = \operatorname{sign}(x)\,(2|x| - x^2)` on (−1, 1), ±1 outside.
     """
-    return _ApproxSign.apply(x) if _needs_surrogate(x) else sign(x)
+    return _SignWithSurrogate.apply(x, _approx_sign_derivative) if _needs_surrogate(x) else sign(x)
 
 
 def ste_sign(x: Tensor) -> Tensor:
@@ -69,7 +68,7 @@ def ste_sign(x: Tensor) -> Tensor:
     Backward: :math:`\partial y/\partial x = 1_{|x| \le 1}` (gradient of hardtanh, 1 at ±1
     as in larq).
     """
-    return _SteSign.apply(x) if _needs_surrogate(x) else sign(x)
+    return _SignWithSurrogate.apply(x, _ste_derivative) if _needs_surrogate(x) else sign(x)
 
 
 BINARIZERS: dict[str, Callable[[Tensor], Tensor]] = {"approx_sign": approx_sign, "ste": ste_sign}

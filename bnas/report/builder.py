@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bnas.errors import BnasError
 from bnas.report.analysis import trained_trials
 from bnas.report.importance import Importance, fanova_importances
 from bnas.report.markdown import render_report
@@ -31,11 +30,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> dict[str
     from bnas.report import plots
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise BnasError(f"{run_dir}: no such run directory")
     summary = load_summary(run_dir)
-    if not isinstance(summary, dict) or not isinstance(summary.get("trials"), list):
-        raise BnasError(f"{run_dir}/summary.json: expected a mapping with a 'trials' list")
     out_dir = Path(out) if out is not None else run_dir / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_run_study(run_dir, summary)

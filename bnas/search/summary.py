@@ -177,10 +177,15 @@ def load_summary(run_dir: str | Path) -> dict[str, Any]:
     """Read a run's summary; a missing or unreadable one is a one-line ``BnasError``."""
     from bnas.errors import BnasError
 
+    if not Path(run_dir).is_dir():
+        raise BnasError(f"{run_dir}: no such run directory")
     path = Path(run_dir) / SUMMARY_FILE
     if not path.is_file():
         raise BnasError(f"{run_dir}: no {SUMMARY_FILE} (is it a finished bnas search run?)")
     try:
-        return json.loads(path.read_text())
+        summary = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise BnasError(f"{path}: not valid JSON (line {error.lineno})") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("trials"), list):
+        raise BnasError(f"{path}: expected a mapping with a 'trials' list")
+    return summary
