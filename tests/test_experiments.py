@@ -1,0 +1,89 @@
+"""The experiments run end to end at a tiny scale and a rerun reproduces their numbers.
+
+Each test takes the committed config of an experiment, swaps its data for scikit-learn's 8×8
+digits (no files, a second per run) and runs the module at ``--scale 0.05`` (1 epoch, the
+fewest seeds and trials) into tmp_path.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from experiments import asha_vs_full, dysign_vs_rsign, search_vs_fixed, tpe_vs_random
+from experiments._common import ACCURACY_COLUMNS, CONFIGS, local_ray
+
+DIGITS = {"name": "digits", "subset": 100, "augment": False, "val_fraction": 0.2}
+
+
+def digits_config(name: str, tmp_path: Path) -> Path:
+    """The committed config of ``name`` with digits as its only dataset."""
+    config = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
+    if "datasets" in config:
+        config["datasets"] = {"digits": DIGITS}
+    else:
+        config["space"]["data"] = DIGITS
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run(module, name: str, tmp_path: Path, out: str) -> dict:
+    config = digits_config(name, tmp_path)
+    return module.main(["--config", str(config), "--scale", "0.05", "--out", str(tmp_path / out)])
+
+
+def assert_outputs(folder: Path, name: str) -> None:
+    for file in ("results.md", "results.csv", "summary.csv", "meta.json", f"{name}.png"):
+        assert (folder / file).is_file() and (folder / file).stat().st_size > 0, file
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["command"].startswith(f"python -m experiments.{name} --config ")
+    assert meta["versions"]["torch"] and meta["code"]["commit"] and meta["machine"]["cores"]
+    assert meta["wall_seconds"] > 0 and meta["seeds"]
+    assert meta["command"] in (folder / "results.md").read_text()
+
+
+def accuracy_columns(path: Path) -> list[tuple]:
+    with path.open() as handle:
+        return [tuple(row[c] for c in ("arm", "seed", *ACCURACY_COLUMNS))
+                for row in csv.DictReader(handle)]
+
+
+def test_dysign_vs_rsign_reruns_to_the_same_numbers(tmp_path):
+    first = run(dysign_vs_rsign, "dysign_vs_rsign", tmp_path, "first")
+    assert_outputs(tmp_path / "first", "dysign_vs_rsign")
+    rows = first["rows"]
+    assert {r["arm"] for r in rows} == set(dysign_vs_rsign.ARMS)
+    assert {r["seed"] for r in rows} == {0, 1} and all(r["test_top1"] is not None for r in rows)
+    wide = next(r for r in rows if r["arm"] == "static_wide" and r["backbone"] == "binary_cct")
+    dynamic = next(r for r in rows if r["arm"] == "dynamic" and r["backbone"] == "binary_cct")
+    assert abs(wide["params"] / dynamic["params"] - 1) < 0.05  # the parameter-matched control
+    assert "dynamic − static" in (tmp_path / "first" / "results.md").read_text()
+
+    run(dysign_vs_rsign, "dysign_vs_rsign", tmp_path, "second")
+    assert accuracy_columns(tmp_path / "first" / "results.csv") == accuracy_columns(
+        tmp_path / "second" / "results.csv")
+
+
+@pytest.mark.slow
+def test_search_experiments_run_at_the_smallest_scale(tmp_path):
+    with local_ray():  # one cluster for the five searches
+        fixed = run(search_vs_fixed, "search_vs_fixed", tmp_path, "fixed")
+        asha = run(asha_vs_full, "asha_vs_full", tmp_path, "asha")
+        tpe = run(tpe_vs_random, "tpe_vs_random", tmp_path, "tpe")
+    assert_outputs(tmp_path / "fixed", "search_vs_fixed")
+    assert {r["arm"] for r in fixed["rows"]} == set(search_vs_fixed.ARMS)
+    meta = fixed["meta"]
+    assert meta["epochs"]["static_long"] == meta["epochs"]["static"] + round(
+        meta["search"]["trial_epochs"] / len(meta["seeds"]))
+    assert (tmp_path / "fixed" / "trials.csv").is_file()
+    for result, name, reference in ((asha, "asha_vs_full", "full"),
+                                    (tpe, "tpe_vs_random", "random")):
+        assert_outputs(tmp_path / name.split("_")[0], name)
+        ref = next(r for r in result["rows"] if r["variant"] == reference)
+        assert ref["epochs_to_target"] is not None  # its own best is reached, by definition
+        assert ref["epochs_to_target"] <= ref["trial_epochs"]
