@@ -71,6 +71,18 @@ class Scale:
         return max(minimum, int(round(n * self.factor)))
 
 
+def relative_paths(data: Any) -> Any:
+    """Paths under the repository's parent folder rewritten relative to the repository, so
+    committed results name no folder of the machine that produced them."""
+    if isinstance(data, str) and data.startswith(str(REPO.parent) + os.sep):
+        return os.path.relpath(data, REPO)
+    if isinstance(data, dict):
+        return {key: relative_paths(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [relative_paths(value) for value in data]
+    return data
+
+
 def resolve_root(root: str | None) -> str | None:
     """A dataset root from a config: relative paths are relative to the repository root."""
     if root is None:
@@ -181,7 +193,7 @@ class Experiment:
             parser.exit(2, f"{parser.prog}: error: {error}\n")
         args.out.mkdir(parents=True, exist_ok=True)
         print(f"{name}: scale {args.scale}, {experiment.workers} run(s) at a time, "
-              f"results in {args.out}", flush=True)
+              f"results in {relative_paths(str(args.out.resolve()))}", flush=True)
         return experiment
 
     def metadata(self) -> dict[str, Any]:
@@ -189,7 +201,7 @@ class Experiment:
             config_file = str(self.args.config.resolve().relative_to(REPO))
         except ValueError:
             config_file = str(self.args.config)
-        return {
+        return relative_paths({
             "experiment": self.name,
             "command": self.command,
             "config_file": config_file,
@@ -204,7 +216,7 @@ class Experiment:
                 timespec="seconds"),
             "wall_seconds": round(time.time() - self.started, 1),
             **self.meta,
-        }
+        })
 
     def header(self, meta: dict[str, Any], title: str) -> str:
         code, ver, mach = meta["code"], meta["versions"], meta["machine"]
@@ -234,7 +246,7 @@ class Experiment:
         (self.out / "results.md").write_text(self.header(meta, title) + notes + "\n" + body)
         (self.out / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
         print(f"{self.name}: done in {format_seconds(meta['wall_seconds'])}; "
-              f"{self.out / 'results.md'}", flush=True)
+              f"{relative_paths(str((self.out / 'results.md').resolve()))}", flush=True)
         return {"meta": meta, "rows": rows, "summary": summary}
 
 
