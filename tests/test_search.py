@@ -58,6 +58,8 @@ def ray_stop() -> None:
         except OSError:
             continue
     time.sleep(1)
+    # A dead cluster's address file would make the next `ray start` / ray.init look for it.
+    Path(RAY_TMP, "ray", "ray_current_cluster").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -187,7 +189,9 @@ def test_sigkill_then_resume_keeps_completed_trials_exactly_once(tmp_path):
 
 def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path):
     ray = str(Path(sys.executable).with_name("ray"))
-    env = ray_env(RAY_AUTH_MODE="token")  # joining nodes fail with InvalidAuthToken without
+    # Token auth: joining nodes fail with InvalidAuthToken without it. Multi-node on: a library
+    # caller may have set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, which makes worker nodes refuse.
+    env = ray_env(RAY_AUTH_MODE="token", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1")
     ray_stop()
     head = subprocess.run(
         [ray, "start", "--head", "--node-ip-address=127.0.0.2", "--port=6399", "--num-cpus=1",

@@ -18,14 +18,34 @@ LOCAL_NODE_IP = "127.0.0.1"
 LOCAL_OBJECT_STORE_BYTES = 256 * 1024 * 1024
 
 
-def _quiet_ray_environment() -> None:
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    # Metrics and logs go to our own progress lines; Ray's new console output would repeat them.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    # Tiny trials checkpoint every few seconds; Ray would warn at each experiment snapshot.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+@contextlib.contextmanager
+def _ray_environment(local: bool) -> Iterator[None]:
+    """Ray's settings for this session, the caller's environment restored afterwards.
+
+    (A library caller, e.g. an experiment running several searches in one process, must not
+    be left with them: a later ``ray start`` of a worker node would refuse to run.)
+    """
+    settings = {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_DEDUP_LOGS": "1",
+        # Metrics go to our own progress lines; Ray's new console output would repeat them.
+        "RAY_AIR_NEW_OUTPUT": "0",
+        # Tiny trials checkpoint every few seconds; Ray would warn at each experiment snapshot.
+        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    }
+    if local:  # keeps the embedded cluster on 127.0.0.1 (see the module docstring)
+        settings["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    previous = {name: os.environ.get(name) for name in settings}
+    for name, value in settings.items():
+        os.environ.setdefault(name, value)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextlib.contextmanager
@@ -34,7 +54,11 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
 
     An embedded cluster is shut down on exit; a joined one is left running (it is not ours).
     """
-    _quiet_ray_environment()
+    with _ray_environment(local=address is None):
+        yield from _connected(address, num_cpus)
+
+
+def _connected(address: str | None, num_cpus: int | None) -> Iterator[None]:
     import ray
 
     if ray.is_initialized():  # a caller (e.g. a notebook) already connected: use that
@@ -43,6 +67,7 @@ def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iter
     kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address is None:
         ray.init(
+            address="local",  # always a new embedded cluster, never one found on the machine
             _node_ip_address=LOCAL_NODE_IP,
             num_cpus=num_cpus,
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
