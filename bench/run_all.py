@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shlex
 import sys
 import time
@@ -60,9 +59,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true",
                         help="fewer rounds and trials (a smoke test; noisier ratios)")
     args = parser.parse_args(argv)
-    # bnas search with no --address must start its own cluster, never join one that a
-    # `ray start` on this machine left running (Ray's default for address=None).
-    os.environ["RAY_ADDRESS"] = "local"
     from experiments._common import git_commit, machine, versions
 
     started = time.time()

@@ -17,6 +17,7 @@ gives the same accuracy columns, whatever the number of parallel workers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -27,7 +28,7 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -525,32 +526,17 @@ def scaled_space(sections: dict[str, Any], scale: Scale) -> dict[str, Any]:
     return out
 
 
-class local_ray:  # noqa: N801 - used as a context manager, like contextlib's
+@contextlib.contextmanager
+def local_ray() -> Iterator[None]:
     """One embedded Ray cluster on 127.0.0.1 for every search of an experiment.
 
-    ``RAY_ADDRESS=local`` first: with no address, ``ray.init()`` would join the cluster that
-    the latest ``ray start`` on this machine left running (someone else's). Searches inside
-    reuse this cluster (bnas.search's ray_session sees it initialised); it is shut down on
-    exit.
+    Searches inside reuse it (:func:`bnas.search.cluster.ray_session` sees Ray initialised)
+    instead of starting and stopping a cluster each; it is shut down on exit.
     """
+    from bnas.search.cluster import ray_session
 
-    def __enter__(self) -> local_ray:
-        from bnas.search.cluster import ray_session
-
-        self._previous = os.environ.get("RAY_ADDRESS")
-        os.environ["RAY_ADDRESS"] = "local"
-        self._session = ray_session()
-        self._session.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self._session.__exit__(*exc)
-        finally:
-            if self._previous is None:
-                os.environ.pop("RAY_ADDRESS", None)
-            else:
-                os.environ["RAY_ADDRESS"] = self._previous
+    with ray_session():
+        yield
 
 
 def run_one_search(space: Any, storage: Path) -> dict[str, Any]:
