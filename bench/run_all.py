@@ -27,28 +27,31 @@ for path in (str(BENCH), str(REPO)):
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
 
-# (label, benchmark, key in its ratios/targets, ≤ or ≥)
-FIGURES = [
-    ("dynamic / static step time", "step_time", "dynamic/static time", "≤"),
-    ("dynamic / static parameters", "step_time", "dynamic/static params", "≤"),
-    ("binary / float twin step time", "step_time", "static/float time", "≤"),
-    ("search wall / summed plain trainings", "search_overhead", "search / plain time", "≤"),
-    ("2 concurrent / 1 trials per hour", "search_overhead", "2 concurrent / 1 (trials/h)", "≥"),
-    ("seconds to first result", "search_overhead", "seconds to first result", "≤"),
-]
 TARGETS = {"step_time": step_time.TARGETS, "search_overhead": search_overhead.TARGETS}
+# Readable names for the benchmarks' own keys; a key not named here is shown as it is.
+LABELS = {
+    "dynamic/static time": "dynamic / static step time",
+    "dynamic/static params": "dynamic / static parameters",
+    "static/float time": "binary / float twin step time",
+    "search / plain time": "search wall / summed plain trainings",
+    "  after start-up": "  the same, after start-up",
+    "2 concurrent / 1 (trials/h)": "2 concurrent / 1 trials per hour",
+}
+AT_LEAST = ("2 concurrent / 1 (trials/h)",)  # targets to reach; every other is a ceiling
 
 
 def table(results: dict[str, dict]) -> list[dict]:
+    """Every target of both benchmarks with its measured ratio (None if not measured)."""
     rows = []
-    for label, bench, key, sense in FIGURES:
-        value = results[bench]["ratios"].get(key)
-        target = TARGETS[bench][key]
-        ok = None
-        if value is not None and not math.isnan(value):
-            ok = value <= target if sense == "≤" else value >= target
-        rows.append({"figure": label, "benchmark": bench, "measured": value,
-                     "target": f"{sense} {target:g}", "ok": ok})
+    for bench, targets in TARGETS.items():
+        for key, target in targets.items():
+            value = results[bench]["ratios"].get(key)
+            sense = "≥" if key in AT_LEAST else "≤"
+            ok = None
+            if value is not None and not math.isnan(value):
+                ok = value >= target if sense == "≥" else value <= target
+            rows.append({"figure": LABELS.get(key, key), "benchmark": bench, "key": key,
+                         "measured": value, "target": f"{sense} {target:g}", "ok": ok})
     return rows
 
 
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> dict:
         ok = {True: "yes", False: "NO", None: "?"}[row["ok"]]
         print(f"{row['figure']:<38} {value:>9} {row['target']:>8}  {ok}")
     report = {
-        "command": "python bench/run_all.py " + " ".join(map(shlex.quote, argv or sys.argv[1:])),
+        "command": " ".join(["python bench/run_all.py",
+                             *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         "figures": rows,
         "all_ok": all(row["ok"] for row in rows),
         "wall_seconds": round(time.time() - started, 1),

@@ -115,7 +115,8 @@ def _version(package: str) -> str | None:
 
 
 def git_commit() -> dict[str, Any]:
-    """``git rev-parse --short HEAD`` and whether the code (bnas/, experiments/) has changes."""
+    """``git rev-parse --short HEAD`` and whether the code (bnas/, experiments/, bench/) has
+    uncommitted changes."""
 
     def git(*args: str) -> str | None:
         try:
@@ -126,7 +127,7 @@ def git_commit() -> dict[str, Any]:
             return None
 
     changed = git("status", "--porcelain", "--", "bnas", ":(glob)experiments/*.py",
-                  "experiments/configs")
+                  "experiments/configs", ":(glob)bench/*.py")
     return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(changed),
             "changed_files": changed.splitlines() if changed else []}
 
