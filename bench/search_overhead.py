@@ -4,10 +4,11 @@
    train the very same architectures one after another in one plain process (target ≤ 1.10);
    also after start-up (everything before the first reported epoch: Ray, worker processes,
    imports), the part that grows with the number of trials;
-2. concurrency: trials per hour with 2 concurrent trials ÷ with 1 (target ≥ 1.8 on 2 cores);
+2. concurrency: trials per hour with 2 concurrent trials ÷ with 1 (target ≥ 1.8 on 2 cores),
+   also after start-up;
 3. latency: seconds from launching ``bnas search`` to its first reported epoch (target ≤ 20).
 
-    python bench/search_overhead.py [--trials 4] [--epochs 3] [--json out.json]
+    python bench/search_overhead.py [--trials 4] [--epochs 6] [--json out.json]
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "search_spaces" / "demo_digits.yaml"
-TARGETS = {"search / plain time": 1.10, "  after start-up": 1.10,
-           "2 concurrent / 1 (trials/h)": 1.8,
+TARGETS = {"search / plain time": 1.10, "search / plain, after start-up": 1.10,
+           "2 concurrent / 1 (trials/h)": 1.8, "2 concurrent / 1, after start-up": 1.8,
            "seconds to first result": 20.0}
+AT_LEAST = ("2 concurrent / 1 (trials/h)", "2 concurrent / 1, after start-up")  # others: ceilings
 
 
 def timed_search(storage: Path, name: str, trials: int, epochs: int, concurrent: int) -> dict:
@@ -71,7 +73,7 @@ def plain_training_seconds(summary: dict) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -81,20 +83,23 @@ def main(argv: list[str] | None = None) -> dict:
     plain, first_epoch = plain_training_seconds(one["summary"])
     ratios = {
         "search / plain time": one["wall"] / plain,
-        "  after start-up": (one["wall"] - one["first_result"]) / (plain - first_epoch),
+        "search / plain, after start-up": (one["wall"] - one["first_result"])
+        / (plain - first_epoch),
         "2 concurrent / 1 (trials/h)": one["wall"] / two["wall"],
+        "2 concurrent / 1, after start-up": (one["wall"] - one["first_result"])
+        / (two["wall"] - two["first_result"]),
         "seconds to first result": one["first_result"],
     }
     print(f"{args.trials} trials × {args.epochs} epochs, tiny ReActNet-A on digits, 1 thread each")
     print(f"search, 1 at a time    {one['wall']:7.1f} s")
     print(f"search, 2 at a time    {two['wall']:7.1f} s")
     print(f"plain training, summed {plain:7.1f} s")
-    print(f"\n{'figure':<30} {'measured':>9} {'target':>8}  ok")
+    print(f"\n{'figure':<34} {'measured':>9} {'target':>8}  ok")
     for name, value in ratios.items():
         target = TARGETS[name]
-        ok = value >= target if name.startswith("2 concurrent") else value <= target
-        sign = "≥" if name.startswith("2 concurrent") else "≤"
-        print(f"{name:<30} {value:>9.2f} {sign + format(target, 'g'):>8}  {'yes' if ok else 'NO'}")
+        ok = value >= target if name in AT_LEAST else value <= target
+        sign = "≥" if name in AT_LEAST else "≤"
+        print(f"{name:<34} {value:>9.2f} {sign + format(target, 'g'):>8}  {'yes' if ok else 'NO'}")
     result = {"seconds": {"search_1": one["wall"], "search_2": two["wall"], "plain": plain},
               "ratios": ratios, "targets": TARGETS, "trials": args.trials, "epochs": args.epochs}
     if args.json:

@@ -1,0 +1,51 @@
+"""bench/: the step-time benchmark runs and the combined table judges every target."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import run_all  # noqa: E402
+import search_overhead  # noqa: E402
+import step_time  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def step_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "step.json"
+    result = step_time.main(["--preset", "tiny", "--rounds", "1", "--steps", "1",
+                             "--batch-size", "8", "--threads", "1", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    return result
+
+
+def test_step_time_measures_every_target(step_results: dict) -> None:
+    ratios = step_results["ratios"]
+    assert set(ratios) == set(step_time.TARGETS)
+    assert all(math.isfinite(value) and value > 0 for value in ratios.values())
+    # DySign's generators add parameters; nothing else differs between the two networks.
+    assert 1.0 < ratios["dynamic/static params"] < 1.5
+
+
+def test_table_has_every_target_and_judges_its_direction(step_results: dict) -> None:
+    overhead = dict(search_overhead.TARGETS)
+    overhead["2 concurrent / 1 (trials/h)"] = 1.2  # below its floor of 1.8
+    overhead["search / plain time"] = 3.0  # above its ceiling of 1.1
+    overhead["seconds to first result"] = float("nan")  # not measured
+    rows = run_all.table({"step_time": step_results, "search_overhead": {"ratios": overhead}})
+
+    by_key = {row["key"]: row for row in rows}
+    assert set(by_key) == set(step_time.TARGETS) | set(search_overhead.TARGETS)
+    assert by_key["2 concurrent / 1 (trials/h)"]["ok"] is False
+    assert by_key["2 concurrent / 1 (trials/h)"]["target"] == "≥ 1.8"
+    assert by_key["search / plain time"]["ok"] is False
+    assert by_key["search / plain time"]["target"] == "≤ 1.1"
+    assert by_key["seconds to first result"]["ok"] is None
+    assert by_key["2 concurrent / 1, after start-up"]["ok"] is True  # exactly on target
