@@ -57,7 +57,8 @@ class BackboneInfo:
     layouts: dict[str, dict[str, Any]]
     count_blocks: Callable[[dict[str, Any]], int]
     doc: str
-    args: tuple[str, ...] = ("preset", "width", "stem", "num_classes", "in_chans", "img_size")
+    args: tuple[str, ...] = ("preset", "width", "channel_multiple", "stem", "num_classes",
+                             "in_chans", "img_size")
 
     def layout(self, args: dict[str, Any]) -> dict[str, Any]:
         preset = args.get("preset", "full")

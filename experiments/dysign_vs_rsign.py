@@ -6,7 +6,8 @@ Per dataset and backbone, four arms train with the same recipe and the same seed
 - ``dynamic``: every site with DySign (``dynamic:`` in the config, r = 16 by default);
 - ``static_wide``: RSign, widened (``width`` arg) to the dynamic arm's parameter count: the
   width is the candidate whose parameter count is closest to the dynamic arm's (a gain of
-  ``dynamic`` over it is not just "more parameters");
+  ``dynamic`` over it is not just "more parameters"); CNN channels round to
+  ``widen.channel_multiple`` (1 in the config: the finest steps) instead of the usual 8;
 - ``dynamic_const``: DySign fed ones instead of the input's statistics (``pool: constant``):
   the same parameters and generator, but τ cannot depend on the input.
 
@@ -87,21 +88,28 @@ def match_width(backbone: str, args: dict[str, Any], target: int,
 
     Candidates run from ``min`` to ``max`` in ``step``; widths that round back to the
     unwidened network (same parameter count) are skipped. Parameters grow with width, so the
-    scan stops at the first candidate at or above ``target``.
+    scan stops at the first candidate at or above ``target``. ``args`` of the result: the
+    backbone arguments that widen (``width``, and ``channel_multiple`` where the backbone
+    has it and ``widths`` sets it).
     """
     from bnas.architecture import Architecture
+    from bnas.backbones import backbone_info
 
     base = param_count(Architecture.uniform(backbone, "static", **args))
+    rounding = ({"channel_multiple": int(widths["channel_multiple"])}
+                if "channel_multiple" in widths
+                and "channel_multiple" in backbone_info(backbone).args else {})
     best: dict[str, Any] | None = None
     steps = int(round((widths["max"] - widths["min"]) / widths["step"]))
     for i in range(1, steps + 1):
-        width = round(widths["min"] + i * widths["step"], 6)
-        params = param_count(Architecture.uniform(backbone, "static", width=width, **args))
+        wide_args = {"width": round(widths["min"] + i * widths["step"], 6), **rounding}
+        params = param_count(Architecture.uniform(backbone, "static", **args, **wide_args))
         if params == base:
             continue
         gap = abs(params / target - 1)
         if best is None or gap < best["gap"]:
-            best = {"width": width, "params": params, "gap": gap}
+            best = {"width": wide_args["width"], "args": wide_args, "params": params,
+                    "gap": gap}
         if params >= target:
             break
     if best is None:
@@ -116,7 +124,7 @@ def arms(backbone: str, args: dict[str, Any], dynamic: dict[str, Any],
     return {
         "static": Architecture.uniform(backbone, "static", **args),
         "dynamic": Architecture.uniform(backbone, dynamic, **args),
-        "static_wide": Architecture.uniform(backbone, "static", width=wide["width"], **args),
+        "static_wide": Architecture.uniform(backbone, "static", **args, **wide["args"]),
         "dynamic_const": Architecture.uniform(backbone, {**dynamic, "pool": "constant"}, **args),
     }
 
@@ -307,10 +315,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{m['backbone']} on {m['dataset']}: no width gives a static network within "
                 f"{100 * tolerance:g} % of the dynamic one's {m['target']:,} parameters; the "
                 f"closest, width {m['width']:g}, has {m['params']:,} "
-                f"({100 * (m['params'] / m['target'] - 1):+.0f} %), so static_wide is a more "
-                "generous control than a matched one"
-                + (" (ReActNet-A rounds channels to multiples of 8: 16 stem channels widen "
-                   "to 24 at the least)." if m["backbone"] == "reactnet_a" else "."))
+                f"({100 * (m['params'] / m['target'] - 1):+.1f} %): the smallest widening "
+                "that changes the network already overshoots, so static_wide is a slightly "
+                "more generous control than a matched one.")
         print(f"  {m['backbone']} on {m['dataset']}: static_wide width {m['width']:g} → "
               f"{m['params']:,} params (dynamic {m['target']:,}, static "
               f"{m['static_params']:,})", flush=True)

@@ -59,9 +59,12 @@ def test_dysign_vs_rsign_reruns_to_the_same_numbers(tmp_path):
     rows = first["rows"]
     assert {r["arm"] for r in rows} == set(dysign_vs_rsign.ARMS)
     assert {r["seed"] for r in rows} == {0, 1} and all(r["test_top1"] is not None for r in rows)
-    wide = next(r for r in rows if r["arm"] == "static_wide" and r["backbone"] == "binary_cct")
-    dynamic = next(r for r in rows if r["arm"] == "dynamic" and r["backbone"] == "binary_cct")
-    assert abs(wide["params"] / dynamic["params"] - 1) < 0.05  # the parameter-matched control
+    # The parameter-matched control; ReActNet-A's tiny stem (16 channels, rounded to
+    # multiples of 1 here) widens in steps of ~13 % parameters.
+    for backbone, tolerance in (("binary_cct", 0.05), ("reactnet_a", 0.07)):
+        params = {r["arm"]: r["params"] for r in rows if r["backbone"] == backbone}
+        assert params["static"] < params["static_wide"]
+        assert abs(params["static_wide"] / params["dynamic"] - 1) < tolerance, backbone
     assert "dynamic − static" in (tmp_path / "first" / "results.md").read_text()
 
     run(dysign_vs_rsign, "dysign_vs_rsign", tmp_path, "second")

@@ -158,6 +158,17 @@ def test_width_scales_channels_to_multiples_of_8(backbone):
     assert narrowest(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
+@pytest.mark.parametrize("backbone", ["reactnet_a", "react_resnet18"])
+def test_channel_multiple_sets_the_rounding_of_widened_channels(backbone):
+    default = build_model(arch_of(backbone, "static", width=1.1))
+    fine = build_model(arch_of(backbone, "static", width=1.1, channel_multiple=1))
+    assert default.stem[0].out_channels == 16  # 16 · 1.1 = 17.6 → a multiple of 8
+    assert fine.stem[0].out_channels == 18
+    assert fine(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    with pytest.raises(BnasError, match="args.channel_multiple: expected a positive integer"):
+        build_model(arch_of(backbone, "static", channel_multiple=0))
+
+
 def test_cct_width_scales_embed_dim_to_multiples_of_heads():
     assert build_model(arch_of("binary_cct", "static", width=1.0)).num_features == 64
     wider = build_model(arch_of("binary_cct", "static", width=1.1, preset="small"))

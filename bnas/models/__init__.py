@@ -11,7 +11,8 @@ its binary conv / linear. Stem and classifier are full precision; the binary par
 
 Backbone arguments (``arch.args``): ``preset`` (tiny | small | full, default full),
 ``num_classes`` (1000), ``in_chans`` (3), ``img_size`` (224), ``stem`` (auto | imagenet |
-cifar; auto = imagenet from 128 px up), ``width`` (CNNs, 1.0), ``drop_path_rate`` (CCT, 0).
+cifar; auto = imagenet from 128 px up), ``width`` (1.0), ``channel_multiple`` (CNNs: channels
+after ``width`` round to a multiple of it, 8), ``drop_path_rate`` (CCT, 0).
 
 Example::
 

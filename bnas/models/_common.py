@@ -26,6 +26,7 @@ IMAGENET_STEM_MIN_SIZE = 128
 DEFAULT_ARGS: dict[str, Any] = {
     "preset": "full",
     "width": 1.0,
+    "channel_multiple": 8,
     "stem": "auto",
     "num_classes": 1000,
     "in_chans": 3,
@@ -47,6 +48,7 @@ _CHECKS: dict[str, tuple[Any, str]] = {
     "in_chans": (_positive_int, "a positive integer"),
     "img_size": (_positive_int, "a positive integer (square images)"),
     "width": (lambda v: _number(v) and v > 0, "a positive number"),
+    "channel_multiple": (_positive_int, "a positive integer"),
     "stem": (lambda v: v in STEMS, f"one of {', '.join(STEMS)}"),
     "drop_path_rate": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
 }
@@ -71,9 +73,16 @@ def resolve_args(arch: Architecture) -> dict[str, Any]:
     return args
 
 
-def scale_channels(channels: int, width: float) -> int:
-    """``channels · width`` rounded to the nearest multiple of 8, at least 8 (1.0 keeps it)."""
-    return max(8, int(channels * width / 8 + 0.5) * 8)
+def scale_channels(channels: int, width: float, multiple: int = 8) -> int:
+    """``channels · width`` rounded to the nearest ``multiple``, at least ``multiple``.
+
+    Multiples of 8 suit vectorized kernels; ``multiple: 1`` gives the finest widths (e.g. a
+    static network matched to a dynamic one's parameter count).
+
+    >>> scale_channels(16, 1.1), scale_channels(16, 1.1, multiple=1)
+    (16, 18)
+    """
+    return max(multiple, int(channels * width / multiple + 0.5) * multiple)
 
 
 class BinaryBackbone(nn.Module):

@@ -11,7 +11,7 @@ D is the identity, or where the shape changes the real-valued downsample of Bi-R
 AvgPool2 (when s = 2) → 1×1 conv → BN. Stage 1 has stride 1, later stages stride 2.
 Full-precision stem: 7×7/2 conv + BN + 3×3/2 max-pool for ImageNet-sized inputs, 3×3/1 conv +
 BN for small images; head: global average pool + FC. ``width`` scales every stage's channels
-(rounded to a multiple of 8, at least 8).
+(rounded to a multiple of ``channel_multiple``, default 8).
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ class ReActResNet18(BinaryBackbone):
     def __init__(self, arch: Architecture) -> None:
         super().__init__(arch)
         args = self.args
-        layout, width = args["layout"], args["width"]
-        channels = scale_channels(layout["stem_channels"], width)
+        layout, width, multiple = args["layout"], args["width"], args["channel_multiple"]
+        channels = scale_channels(layout["stem_channels"], width, multiple)
         if args["stem"] == "imagenet":
             self.stem = nn.Sequential(
                 nn.Conv2d(args["in_chans"], channels, 7, 2, padding=3, bias=False),
@@ -86,7 +86,7 @@ class ReActResNet18(BinaryBackbone):
             )
         thresholds = iter(arch.blocks)
         for stage, (stage_width, depth) in enumerate(zip(layout["widths"], layout["depths"])):
-            out = scale_channels(stage_width, width)
+            out = scale_channels(stage_width, width, multiple)
             for index in range(depth):
                 stride = 2 if stage > 0 and index == 0 else 1
                 self.blocks.append(

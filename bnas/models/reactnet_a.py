@@ -14,8 +14,8 @@ twice: per-output-channel weight scales and BatchNorm make the two exactly the s
 Full-precision stem (3×3 conv + BN; stride 2 for ImageNet-sized inputs, 1 for small images)
 and head (global average pool + FC), as in the paper.
 
-``width`` scales the stem channels (rounded to a multiple of 8, at least 8); block widths keep
-the layout's ratios to it, so the "channels double" rule holds at every width.
+``width`` scales the stem channels (rounded to a multiple of ``channel_multiple``, default 8);
+block widths keep the layout's ratios to it, so the "channels double" rule holds at every width.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ class ReActNetA(BinaryBackbone):
         super().__init__(arch)
         args = self.args
         layout = args["layout"]
-        stem_channels = scale_channels(layout["stem_channels"], args["width"])
+        multiple = args["channel_multiple"]
+        stem_channels = scale_channels(layout["stem_channels"], args["width"], multiple)
         stem_stride = 2 if args["stem"] == "imagenet" else 1
         self.stem = nn.Sequential(
             nn.Conv2d(args["in_chans"], stem_channels, 3, stem_stride, padding=1, bias=False),
@@ -85,7 +86,7 @@ class ReActNetA(BinaryBackbone):
         for thresholds, (base_out, stride) in zip(arch.blocks, layout["blocks"]):
             # Keep the layout's channel ratio exactly (independent rounding could break 2×).
             out = channels * base_out // base_in if base_out % base_in == 0 else scale_channels(
-                base_out, args["width"]
+                base_out, args["width"], multiple
             )
             self.blocks.append(
                 ReActBlock(thresholds, channels, out, stride, arch.binarizer, arch.rprelu)
