@@ -11,9 +11,7 @@ What a user imports lives here; everything else is a room of the data flow
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from bnas._lazy import lazy_exports
 from bnas.architecture import Architecture, Threshold
 from bnas.errors import BnasError
 
@@ -30,11 +28,7 @@ _LAZY = {
     "load_summary": "bnas.search",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'bnas' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = ["Architecture", "BnasError", "Threshold", "__version__", *_LAZY]

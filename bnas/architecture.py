@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bnas.backbones import backbone_info
-from bnas.errors import BnasError, validate_as
+from bnas.errors import BnasError, LocatedError, validate_as
 
 ThresholdKind = Literal["static", "dynamic"]
 THRESHOLD_KINDS: tuple[str, ...] = ("static", "dynamic")
@@ -104,14 +104,10 @@ class Architecture(BaseModel):
             return data
         info = backbone_info(data["backbone"])
         args = data.get("args") or {}
-        if not isinstance(args, dict):
-            return data
-        unknown = sorted(set(args) - set(info.args))
-        if unknown:
-            raise ValueError(
-                f"args: unknown argument {unknown[0]!r} for {info.name}; "
-                f"valid: {', '.join(info.args)}"
-            )
+        try:
+            info.check_args(args)
+        except LocatedError as error:
+            raise LocatedError(("args", *error.loc), error.detail) from None
         num_blocks = info.num_blocks(args)
         blocks = data.get("blocks", "static")
         if isinstance(blocks, (str, Threshold)) or (
@@ -121,8 +117,8 @@ class Architecture(BaseModel):
         if not isinstance(blocks, (list, tuple)):
             return data
         if len(blocks) != num_blocks:
-            raise ValueError(
-                f"blocks: {info.name} with these args has {num_blocks} blocks, "
+            raise LocatedError(
+                ("blocks",), f"{info.name} with these args has {num_blocks} blocks, "
                 f"got {len(blocks)}"
             )
         expanded = []
@@ -132,9 +128,10 @@ class Architecture(BaseModel):
             if isinstance(block, dict):
                 wrong = [site for site in block if site not in info.sites]
                 if wrong:
-                    raise ValueError(
-                        f"blocks[{index}]: unknown site {wrong[0]!r}; "
-                        f"valid for {info.name}: {', '.join(info.sites)}"
+                    raise LocatedError(
+                        ("blocks", index),
+                        f"unknown site {wrong[0]!r}; valid for {info.name}: "
+                        f"{', '.join(info.sites)}",
                     )
                 block = {site: block.get(site, "static") for site in info.sites}
             expanded.append(block)

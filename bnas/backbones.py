@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from bnas.errors import BnasError
+from pydantic import BaseModel, ConfigDict, Field
+
+from bnas.errors import BnasError, LocatedError, explain
 
 # ReActNet-A = MobileNetV1 layout; each entry is (output channels, stride) of one block.
 REACTNET_A_LAYOUTS: dict[str, dict[str, Any]] = {
@@ -48,17 +50,94 @@ BINARY_CCT_LAYOUTS: dict[str, dict[str, Any]] = {
 }
 
 
+Preset = Literal["tiny", "small", "full"]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class BackboneArgs(BaseModel):
+    """Arguments every backbone takes (``Architecture.args``), with their defaults.
+
+    ``stem: auto`` picks the ImageNet stem from :data:`IMAGENET_STEM_MIN_SIZE` px up; the
+    CNN / CCT subclasses add their own. This is the one declaration: the search space's
+    ``backbone:`` section, the model builders and ``bnas profile``'s flags derive from it.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    preset: Preset = Field("full", description="layout: tiny (~0.1 M params), small, full")
+    width: Annotated[float, Field(gt=0)] = Field(1.0, description="channel width multiplier")
+    stem: Literal["auto", "imagenet", "cifar"] = Field(
+        "auto", description="input stem; auto = imagenet from 128 px up, else cifar"
+    )
+    num_classes: PositiveInt = Field(1000, description="classifier outputs")
+    in_chans: PositiveInt = Field(3, description="input channels")
+    img_size: PositiveInt = Field(224, description="input height = width")
+
+
+class CnnArgs(BackboneArgs):
+    """ReActNet-A and ReAct-ResNet18."""
+
+    channel_multiple: PositiveInt = Field(
+        8, description="channels after width round to a multiple of this"
+    )
+
+
+class CctArgs(BackboneArgs):
+    """Binary CCT."""
+
+    drop_path_rate: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="stochastic depth at the last layer (rises linearly)"
+    )
+
+
+# ``stem: auto`` picks the ImageNet stem (stride 2, more downsampling) from this size up;
+# smaller images (8×8 digits, 28×28 MNIST, 32×32 CIFAR, 64×64 Tiny-ImageNet) keep stride 1.
+IMAGENET_STEM_MIN_SIZE = 128
+
+
 @dataclass(frozen=True)
 class BackboneInfo:
-    """A backbone's vocabulary: its block sites and how many blocks given its arguments."""
+    """A backbone's vocabulary: its arguments, block sites and how many blocks it has."""
 
     name: str
     sites: tuple[str, ...]
     layouts: dict[str, dict[str, Any]]
     count_blocks: Callable[[dict[str, Any]], int]
     doc: str
-    args: tuple[str, ...] = ("preset", "width", "channel_multiple", "stem", "num_classes",
-                             "in_chans", "img_size")
+    args_model: type[BackboneArgs]
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """The argument names, in declaration order."""
+        return tuple(self.args_model.model_fields)
+
+    def check_args(self, args: Any) -> BackboneArgs:
+        """``args`` validated, defaults filled; a problem is a :class:`LocatedError` at the
+        argument's name (``("width",)``), one line in the shared wording."""
+        from pydantic import ValidationError
+
+        if not isinstance(args, dict):
+            raise LocatedError((), f"expected a mapping of {self.name} arguments, got {args!r}")
+        unknown = [key for key in args if key not in self.args_model.model_fields]
+        if unknown:
+            raise LocatedError(
+                (unknown[0],),
+                f"{self.name} takes no {unknown[0]!r}; valid: {', '.join(self.args)}",
+            )
+        try:
+            return self.args_model.model_validate(args)
+        except ValidationError as error:
+            loc, message = explain(error, self.args_model)
+            raise LocatedError(loc, message) from None
+
+    def resolve_args(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Every argument with defaults, ``stem: auto`` resolved, and the preset's ``layout``."""
+        resolved = self.check_args(args).model_dump()
+        if resolved["stem"] == "auto":
+            big = resolved["img_size"] >= IMAGENET_STEM_MIN_SIZE
+            resolved["stem"] = "imagenet" if big else "cifar"
+        resolved["layout"] = self.layouts[resolved["preset"]]
+        return resolved
 
     def layout(self, args: dict[str, Any]) -> dict[str, Any]:
         preset = args.get("preset", "full")
@@ -81,6 +160,7 @@ BACKBONES: dict[str, BackboneInfo] = {
             layouts=REACTNET_A_LAYOUTS,
             count_blocks=lambda layout: len(layout["blocks"]),
             doc="ReActNet-A (MobileNetV1 layout), binary 3x3 and 1x1 convolutions",
+            args_model=CnnArgs,
         ),
         BackboneInfo(
             name="react_resnet18",
@@ -88,6 +168,7 @@ BACKBONES: dict[str, BackboneInfo] = {
             layouts=REACT_RESNET18_LAYOUTS,
             count_blocks=lambda layout: sum(layout["depths"]),
             doc="ReAct-ResNet18 (Bi-Real basis), two binary 3x3 convolutions per block",
+            args_model=CnnArgs,
         ),
         BackboneInfo(
             name="binary_cct",
@@ -95,8 +176,7 @@ BACKBONES: dict[str, BackboneInfo] = {
             layouts=BINARY_CCT_LAYOUTS,
             count_blocks=lambda layout: layout["num_layers"],
             doc="Binary Compact Convolutional Transformer, binary attention and MLP linears",
-            args=("preset", "width", "stem", "num_classes", "in_chans", "img_size",
-                  "drop_path_rate"),
+            args_model=CctArgs,
         ),
     )
 }

@@ -231,7 +231,7 @@ def test_cli_bad_input_is_exit_2_with_one_line_on_stderr(args, message):
         (["{bad}", "--backbone", "reactnet_a"], "not both"),
         (["{bad}"], "bad.yaml:3: not valid YAML"),
         (["{bad}", "--preset", "tiny"], "--preset applies only with --backbone"),
-        (["--backbone", "reactnet_a", "--preset", "huge"], "unknown preset 'huge'"),
+        (["--backbone", "reactnet_a", "--preset", "huge"], "unknown value 'huge'; valid: tiny"),
         (["--backbone", "reactnet_a", "--threshold", "dyn"], "--threshold: unknown threshold"),
         (["--backbone", "reactnet_a", "--rd-ratio", "8"], "--rd-ratio applies only with"),
         (["--backbone", "reactnet_a", "--img-size", "0"], "--img-size must be a positive"),

@@ -16,7 +16,6 @@ from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.space import load_space, parse_space
 from bnas.space.sampling import parameter_names
-from bnas.space.schema import DATASET_SHAPES
 from bnas.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,14 +157,17 @@ def test_cost_range_and_impossible_budget() -> None:
         cost_range(parse_space(tight, "demo.yaml"))
 
 
-def test_dataset_shapes_agree_with_bnas_data() -> None:
-    from bnas.data import DATASET_NAMES, dataset_info
+def test_every_declared_dataset_has_a_reader_with_its_shape() -> None:
+    from bnas.data import dataset_info
+    from bnas.data._splits import REGISTRY
+    from bnas.datasets import DATASETS
 
-    assert tuple(DATASET_SHAPES) == DATASET_NAMES
-    for name, shape in DATASET_SHAPES.items():
-        if shape is not None:
+    assert tuple(REGISTRY) == tuple(DATASETS)
+    for name, facts in DATASETS.items():
+        if facts.num_classes is not None:
             info = dataset_info(name)
-            assert (info.num_classes, info.in_chans, info.img_size) == shape
+            assert (info.num_classes, info.in_chans, info.img_size) == (
+                facts.num_classes, facts.in_chans, facts.img_size)
 
 
 # -- YAML details -------------------------------------------------------------------------------

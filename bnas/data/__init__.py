@@ -13,8 +13,9 @@ Other names take a root folder: ``load_splits("mnist", "../shared/data/mnist")``
 ``load_splits("imagefolder", "../shared/data/tiny-imagenet-10", img_size=64)``.
 """
 
-from bnas.data._base import DatasetInfo, Splits
+from bnas.data._base import Splits
 from bnas.data._loader import make_loader
-from bnas.data._splits import DATASET_NAMES, dataset_info, load_splits
+from bnas.data._splits import dataset_info, load_splits
+from bnas.datasets import DATASET_NAMES, DatasetInfo
 
 __all__ = ["DATASET_NAMES", "DatasetInfo", "Splits", "dataset_info", "load_splits", "make_loader"]

@@ -17,16 +17,8 @@ import torch
 from torch.utils.data import Dataset
 
 from bnas.data._transforms import Transform, tensor_transforms
+from bnas.datasets import DatasetFacts, DatasetInfo
 from bnas.errors import BnasError
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a model needs to know about its input, known without loading pixels where possible."""
-
-    num_classes: int
-    in_chans: int
-    img_size: int  # side of the (square) images the model receives
 
 
 @dataclass
@@ -130,16 +122,14 @@ class Format(ABC):
 class InMemoryFormat(Format):
     """A dataset small enough to decode whole into a :class:`TensorPool`."""
 
+    facts: DatasetFacts  # classes, channels, native image side (bnas.datasets)
     reader: Callable[[Path | None, bool], tuple[TensorPool, TensorPool | None]]
-    num_classes: int
-    in_chans: int
-    native_size: int
     stats: tuple[tuple[float, ...], tuple[float, ...]]
     pad: int  # random-crop padding in native pixels
     flip: bool  # whether a mirrored image keeps its label (not for digits)
 
     def info(self, root: Path | None, img_size: int | None) -> DatasetInfo:
-        return DatasetInfo(self.num_classes, self.in_chans, img_size or self.native_size)
+        return self.facts.info(img_size)
 
     def read(self, root: Path | None, download: bool) -> tuple[Pool, Pool | None]:
         return self.reader(root, download)

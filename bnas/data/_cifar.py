@@ -12,6 +12,7 @@ import torch
 
 from bnas.data._base import InMemoryFormat, TensorPool, check_labels, require_root
 from bnas.data._transforms import CIFAR10_STATS, CIFAR100_STATS
+from bnas.datasets import DATASETS
 from bnas.errors import BnasError
 
 SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html"
@@ -127,6 +128,7 @@ class CifarReader:
 
 
 CIFAR10 = InMemoryFormat(
+    facts=DATASETS["cifar10"],
     reader=CifarReader(
         name="cifar10",
         title="CIFAR-10",
@@ -134,18 +136,16 @@ CIFAR10 = InMemoryFormat(
         train_files=tuple(f"data_batch_{i}" for i in range(1, 6)),
         test_file="test_batch",
         label_key="labels",
-        num_classes=10,
+        num_classes=DATASETS["cifar10"].num_classes,
         download_class="CIFAR10",
     ),
-    num_classes=10,
-    in_chans=3,
-    native_size=32,
     stats=CIFAR10_STATS,
     pad=4,
     flip=True,
 )
 
 CIFAR100 = InMemoryFormat(
+    facts=DATASETS["cifar100"],
     reader=CifarReader(
         name="cifar100",
         title="CIFAR-100",
@@ -153,12 +153,9 @@ CIFAR100 = InMemoryFormat(
         train_files=("train",),
         test_file="test",
         label_key="fine_labels",
-        num_classes=100,
+        num_classes=DATASETS["cifar100"].num_classes,
         download_class="CIFAR100",
     ),
-    num_classes=100,
-    in_chans=3,
-    native_size=32,
     stats=CIFAR100_STATS,
     pad=4,
     flip=True,

@@ -8,6 +8,7 @@ import torch
 
 from bnas.data._base import InMemoryFormat, TensorPool, stratified_split
 from bnas.data._transforms import DIGITS_STATS
+from bnas.datasets import DATASETS
 
 TEST_FRACTION = 0.2
 # Fixed, not the user's seed: runs with different seeds must report on the same test images.
@@ -31,10 +32,8 @@ def read_digits(root: Path | None, download: bool) -> tuple[TensorPool, TensorPo
 
 
 DIGITS = InMemoryFormat(
+    facts=DATASETS["digits"],
     reader=read_digits,
-    num_classes=10,
-    in_chans=1,
-    native_size=8,
     stats=DIGITS_STATS,
     pad=1,
     flip=False,

@@ -18,6 +18,7 @@ import torch
 
 from bnas.data._base import InMemoryFormat, TensorPool, check_labels, require_root
 from bnas.data._transforms import FASHION_MNIST_STATS, MNIST_STATS
+from bnas.datasets import DATASETS
 from bnas.errors import BnasError
 
 FILES = {
@@ -137,25 +138,21 @@ class IdxReader:
 
 
 MNIST = InMemoryFormat(
+    facts=DATASETS["mnist"],
     reader=IdxReader("mnist", "MNIST", "https://yann.lecun.com/exdb/mnist/", None),
-    num_classes=10,
-    in_chans=1,
-    native_size=28,
     stats=MNIST_STATS,
     pad=2,
     flip=False,
 )
 
 FASHION_MNIST = InMemoryFormat(
+    facts=DATASETS["fashion_mnist"],
     reader=IdxReader(
         "fashion_mnist",
         "FashionMNIST",
         "https://github.com/zalandoresearch/fashion-mnist or Debian package dataset-fashion-mnist",
         FASHION_MNIST_DEBIAN,
     ),
-    num_classes=10,
-    in_chans=1,
-    native_size=28,
     stats=FASHION_MNIST_STATS,
     pad=2,
     flip=True,

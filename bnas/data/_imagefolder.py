@@ -11,8 +11,9 @@ from pathlib import Path
 
 import torch
 
-from bnas.data._base import DatasetInfo, FilePool, Format, Pool, require_root
+from bnas.data._base import FilePool, Format, Pool, require_root
 from bnas.data._transforms import IMAGENET_STATS, Transform, image_transforms
+from bnas.datasets import DatasetInfo
 from bnas.errors import BnasError
 
 NAME = "imagefolder"

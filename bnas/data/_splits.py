@@ -7,13 +7,15 @@ from pathlib import Path
 
 import torch
 
-from bnas.data._base import DatasetInfo, Format, Splits, stratified_split
+from bnas.data._base import Format, Splits, stratified_split
 from bnas.data._cifar import CIFAR10, CIFAR100
 from bnas.data._digits import DIGITS
 from bnas.data._idx import FASHION_MNIST, MNIST
 from bnas.data._imagefolder import IMAGEFOLDER
+from bnas.datasets import DatasetInfo, dataset_facts
 from bnas.errors import BnasError
 
+# A reader for every dataset of bnas.datasets (tests/test_data.py checks the names agree).
 REGISTRY: dict[str, Format] = {
     "digits": DIGITS,
     "mnist": MNIST,
@@ -22,16 +24,10 @@ REGISTRY: dict[str, Format] = {
     "cifar100": CIFAR100,
     "imagefolder": IMAGEFOLDER,
 }
-DATASET_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 
 def _format(name: str) -> Format:
-    try:
-        return REGISTRY[name]
-    except (KeyError, TypeError):
-        raise BnasError(
-            f"unknown dataset {name!r} (choose one of: {', '.join(DATASET_NAMES)})"
-        ) from None
+    return REGISTRY[dataset_facts(name).name]
 
 
 def _root(root: str | os.PathLike[str] | None) -> Path | None:

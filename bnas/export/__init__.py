@@ -15,21 +15,15 @@ and onnxruntime only. Importing this package imports no torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from bnas._lazy import lazy_exports
 from bnas.export.selection import Choice, rank_trials, safe_name, select_trials
 
 if TYPE_CHECKING:
     from bnas.export.exporter import export_run, export_trial
 
 __all__ = ["Choice", "export_run", "export_trial", "rank_trials", "safe_name", "select_trials"]
-
-_LAZY = {"export_run", "export_trial"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from bnas.export import exporter
-
-        return getattr(exporter, name)
-    raise AttributeError(f"module 'bnas.export' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"export_run": "bnas.export.exporter", "export_trial": "bnas.export.exporter"}
+)

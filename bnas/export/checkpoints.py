@@ -26,10 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bnas.errors import BnasError
+from bnas.files import BEST_MODEL_FILE, MODEL_FILE, STATE_FILE
 
-BEST_WEIGHTS = "best_model.safetensors"
-LAST_WEIGHTS = "model.safetensors"
-STATE_FILE = "trainer_state.json"
 _MAX_HEADER = 100 * 2**20  # safetensors' own limit on the JSON header
 _DTYPE_BYTES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2,
@@ -134,8 +132,8 @@ def trial_weights(run_dir: Path, trial: dict[str, Any]) -> TrialWeights:
     state = _read_state(folder, trial_id)
     metrics = trial.get("metrics") or {}
     note = None
-    if (folder / BEST_WEIGHTS).is_file():
-        weights = folder / BEST_WEIGHTS
+    if (folder / BEST_MODEL_FILE).is_file():
+        weights = folder / BEST_MODEL_FILE
         reference_key, reference = "metrics.val_top1 (best epoch)", metrics.get("val_top1")
         state_best = state.get("best_val_top1")
         if state_best is not None:
@@ -146,13 +144,13 @@ def trial_weights(run_dir: Path, trial: dict[str, Any]) -> TrialWeights:
                         f"best (epoch {state.get('best_epoch')}) is {float(state_best):.4f}")
             reference_key = f"{STATE_FILE} best_val_top1 (epoch {state.get('best_epoch')})"
             reference = state_best
-    elif (folder / LAST_WEIGHTS).is_file():
-        weights = folder / LAST_WEIGHTS
+    elif (folder / MODEL_FILE).is_file():
+        weights = folder / MODEL_FILE
         reference_key, reference = "metrics.final_val_top1 (last epoch)", metrics.get(
             "final_val_top1")
     else:
         raise BnasError(f"trial {trial_id}: checkpoint folder {folder} holds neither "
-                        f"{BEST_WEIGHTS} nor {LAST_WEIGHTS}")
+                        f"{BEST_MODEL_FILE} nor {MODEL_FILE}")
     if reference is None:
         raise BnasError(f"trial {trial_id}: summary.json records no accuracy for the weights "
                         f"in {weights.name} ({reference_key})")

@@ -34,6 +34,19 @@ from bnas.errors import BnasError
 from bnas.export.checkpoints import TrialWeights, trial_weights
 from bnas.export.model_card import render_model_card
 from bnas.export.selection import Choice, select_trials
+from bnas.files import (
+    ARCH_FILE,
+    CARD_FILE,
+    EXPORT_DIR,
+    MODEL_FILE,
+    ONNX_FILE,
+    RECORD_FILE,
+    RETRAIN_FILE,
+    RETRAIN_OUT,
+    SAMPLE_INPUT_FILE,
+    SAMPLE_LOGITS_FILE,
+    STATE_FILE,
+)
 from bnas.search.summary import load_summary
 
 DEFAULT_TOLERANCE_PT = 0.1
@@ -42,10 +55,6 @@ DEFAULT_OPSET = 17
 MIN_OPSET = 17  # from 17 on, LayerNorm (binary CCT) is one ONNX op, not a decomposition
 PARITY_IMAGES = 32  # validation images for the ONNX check
 SAMPLE_IMAGES = 8  # of them saved as sample_input.npy / sample_logits.npy
-RECORD_FILE = "export.json"
-CARD_FILE = "MODEL_CARD.md"
-RETRAIN_FILE = "retrain.yaml"
-RETRAIN_OUT = "retrain"
 
 Log = Callable[[str], None]
 
@@ -92,7 +101,7 @@ def _retrain_text(arch: Architecture, config: Any, trial: dict[str, Any], run_na
         lines.append(f"# threads: {config.threads} as in the trial: the thread count changes the "
                      "order of float sums, so")
         lines.append("# another count trains a slightly different network (raise it for speed).")
-    body: dict[str, Any] = {"arch": "arch.yaml", "out": RETRAIN_OUT}
+    body: dict[str, Any] = {"arch": ARCH_FILE, "out": RETRAIN_OUT}
     if val is not None:
         body["reference"] = {
             "val_top1": val, "source": f"search {run_name}, trial {trial['trial_id']}",
@@ -185,7 +194,7 @@ def export_trial(
     arch = fit_architecture(arch, info.num_classes, info.in_chans, info.img_size, data.name)
     trained_arch = weights.state.get("arch")
     if trained_arch is not None and Architecture.from_dict(
-            trained_arch, source=f"{weights.checkpoint_dir}/trainer_state.json arch") != arch:
+            trained_arch, source=f"{weights.checkpoint_dir / STATE_FILE} arch") != arch:
         raise BnasError(
             f"trial {trial_id}: checkpoint {weights.checkpoint_dir} was trained as "
             f"{Architecture.from_dict(trained_arch).summary()}, summary.json says "
@@ -226,8 +235,8 @@ def export_trial(
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:
-        arch.save(stage / "arch.yaml")
-        shutil.copyfile(weights.weights, stage / "model.safetensors")
+        arch.save(stage / ARCH_FILE)
+        shutil.copyfile(weights.weights, stage / MODEL_FILE)
         # The trial's own thread count (from its checkpoint) makes the retrain repeat it
         # exactly; summary.json's config does not record it.
         retrain = config
@@ -239,12 +248,12 @@ def export_trial(
         if onnx:
             count = min(PARITY_IMAGES, len(splits.val))
             images = torch.stack([splits.val[i][0] for i in range(count)])
-            export_onnx(model, images[: min(2, count)], stage / "model.onnx", opset=opset)
-            parity, logits = onnx_parity(model, stage / "model.onnx", images, atol=onnx_atol)
+            export_onnx(model, images[: min(2, count)], stage / ONNX_FILE, opset=opset)
+            parity, logits = onnx_parity(model, stage / ONNX_FILE, images, atol=onnx_atol)
             import numpy as np
 
-            np.save(stage / "sample_input.npy", images[:SAMPLE_IMAGES].numpy())
-            np.save(stage / "sample_logits.npy", logits[:SAMPLE_IMAGES])
+            np.save(stage / SAMPLE_INPUT_FILE, images[:SAMPLE_IMAGES].numpy())
+            np.save(stage / SAMPLE_LOGITS_FILE, logits[:SAMPLE_IMAGES])
             log(f"  onnx        max |Δ logit| {parity.max_abs_diff:.3g} vs PyTorch on "
                 f"{parity.images} val images (atol {onnx_atol:g}), top-1 agrees on "
                 f"{parity.top1_agree}/{parity.images}")
@@ -254,7 +263,7 @@ def export_trial(
                     f"{parity.max_abs_diff:.3g} > atol {onnx_atol:g} on {parity.images} val "
                     f"images (top-1 agrees on {parity.top1_agree}); raise --onnx-atol to accept"
                 )
-            onnx_record = {"file": "model.onnx", "opset": opset, **parity.to_dict()}
+            onnx_record = {"file": ONNX_FILE, "opset": opset, **parity.to_dict()}
 
         metrics = dict(trial.get("metrics") or {})
         record: dict[str, Any] = {
@@ -292,7 +301,7 @@ def export_trial(
                                       "sha256": _sha256(stage / CARD_FILE)}
         (stage / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
         produced = {entry.name for entry in stage.iterdir()} | {
-            "model.onnx", "sample_input.npy", "sample_logits.npy"}
+            ONNX_FILE, SAMPLE_INPUT_FILE, SAMPLE_LOGITS_FILE}
         _place(stage, final, produced)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
@@ -325,7 +334,7 @@ def export_run(
     summary = load_summary(run_dir)
     choices = select_trials(summary, mode, k)
     located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
-    out_dir = Path(out) if out is not None else run_dir / "export"
+    out_dir = Path(out) if out is not None else run_dir / EXPORT_DIR
     records = []
     for choice, weights in located:
         records.append(export_trial(

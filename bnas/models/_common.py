@@ -1,9 +1,9 @@
-"""What the three backbones share: argument defaults and checks, channel scaling, the base class
+"""What the three backbones share: resolved arguments, channel scaling, the base class
 and the CNN unit "sign site → binary conv → BatchNorm".
 
-Backbone arguments live in ``Architecture.args`` as plain data; the catalog
-(:mod:`bnas.backbones`) says which names a backbone takes, this module gives them defaults and
-checks their values, so a bad value fails with one line before any tensor is made.
+Backbone arguments live in ``Architecture.args`` as plain data; :mod:`bnas.backbones` declares
+their names, defaults and valid values, so a bad value fails with one line before any tensor
+is made.
 """
 
 from __future__ import annotations
@@ -14,63 +14,21 @@ from torch import Tensor, nn
 
 from bnas.architecture import Architecture, Threshold
 from bnas.backbones import backbone_info
-from bnas.errors import BnasError
+from bnas.errors import BnasError, LocatedError
 from bnas.nn import BinaryConv2d, make_sign_site
-
-STEMS: tuple[str, ...] = ("auto", "imagenet", "cifar")
-
-# ``stem: auto`` picks the ImageNet stem (stride 2, and more downsampling) from this size up;
-# smaller images (8×8 digits, 28×28 MNIST, 32×32 CIFAR, 64×64 Tiny-ImageNet) keep stride 1.
-IMAGENET_STEM_MIN_SIZE = 128
-
-DEFAULT_ARGS: dict[str, Any] = {
-    "preset": "full",
-    "width": 1.0,
-    "channel_multiple": 8,
-    "stem": "auto",
-    "num_classes": 1000,
-    "in_chans": 3,
-    "img_size": 224,
-    "drop_path_rate": 0.0,
-}
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-_CHECKS: dict[str, tuple[Any, str]] = {
-    "num_classes": (_positive_int, "a positive integer"),
-    "in_chans": (_positive_int, "a positive integer"),
-    "img_size": (_positive_int, "a positive integer (square images)"),
-    "width": (lambda v: _number(v) and v > 0, "a positive number"),
-    "channel_multiple": (_positive_int, "a positive integer"),
-    "stem": (lambda v: v in STEMS, f"one of {', '.join(STEMS)}"),
-    "drop_path_rate": (lambda v: _number(v) and 0 <= v < 1, "a number in [0, 1)"),
-}
 
 
 def resolve_args(arch: Architecture) -> dict[str, Any]:
-    """``arch.args`` completed with defaults and checked; ``stem: auto`` resolved from img_size.
+    """``arch.args`` completed with defaults and checked; ``stem: auto`` resolved from img_size
+    and the preset's ``layout`` added (the declaration: :mod:`bnas.backbones`).
 
     >>> resolve_args(Architecture.uniform("reactnet_a", img_size=32))["stem"]
     'cifar'
     """
-    info = backbone_info(arch.backbone)
-    args = {name: DEFAULT_ARGS[name] for name in info.args} | dict(arch.args)
-    for name, (ok, expected) in _CHECKS.items():
-        if name in args and not ok(args[name]):
-            raise BnasError(
-                f"{arch.backbone}: args.{name}: expected {expected}, got {args[name]!r}"
-            )
-    if args.get("stem") == "auto":
-        args["stem"] = "imagenet" if args["img_size"] >= IMAGENET_STEM_MIN_SIZE else "cifar"
-    args["layout"] = info.layout(args)
-    return args
+    try:
+        return backbone_info(arch.backbone).resolve_args(dict(arch.args))
+    except LocatedError as error:
+        raise BnasError(f"{arch.backbone}: args.{error}") from None
 
 
 def scale_channels(channels: int, width: float, multiple: int = 8) -> int:

@@ -13,17 +13,12 @@ The pieces are usable on their own: :mod:`bnas.report.analysis` (plain-Python nu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bnas._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from bnas.report.builder import build_report
 
 __all__ = ["build_report"]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "build_report":
-        from bnas.report.builder import build_report
-
-        return build_report
-    raise AttributeError(f"module 'bnas.report' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"build_report": "bnas.report.builder"})

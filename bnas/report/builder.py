@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bnas.files import REPORT_DIR, REPORT_FILE
 from bnas.report.analysis import trained_trials
 from bnas.report.importance import Importance, fanova_importances
 from bnas.report.markdown import render_report
 from bnas.report.study import load_run_study, trial_numbers
 from bnas.search.summary import load_summary
 
-REPORT_FILE = "report.md"
 FIGURES = {
     "accuracy_vs_ops": "accuracy_vs_ops.png",
     "best_so_far": "best_so_far.png",
@@ -31,7 +31,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> dict[str
 
     run_dir = Path(run_dir)
     summary = load_summary(run_dir)
-    out_dir = Path(out) if out is not None else run_dir / "report"
+    out_dir = Path(out) if out is not None else run_dir / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_run_study(run_dir, summary)
     numbers = trial_numbers(loaded.study, summary["trials"]) if loaded.study else {}

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-STUDY_FILE = "study.db"
+from bnas.files import STUDY_FILE
 
 
 @dataclass

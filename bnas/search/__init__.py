@@ -4,15 +4,14 @@ The only room that imports Ray, and only when a search runs: ``pareto`` and ``su
 are plain Python for export and report.
 """
 
+from typing import TYPE_CHECKING
+
+from bnas._lazy import lazy_exports
 from bnas.search.pareto import dominates, pareto_front
 from bnas.search.summary import SUMMARY_FILE, load_summary
 
-
-def run_search(*args, **kwargs):  # noqa: ANN002, ANN003, ANN201 - re-exported lazily
-    """See :func:`bnas.search.controller.run_search` (imported on first use: Ray is slow)."""
-    from bnas.search.controller import run_search as _run_search
-
-    return _run_search(*args, **kwargs)
-
+if TYPE_CHECKING:
+    from bnas.search.controller import run_search
 
 __all__ = ["SUMMARY_FILE", "dominates", "load_summary", "pareto_front", "run_search"]
+__getattr__, __dir__ = lazy_exports(__name__, {"run_search": "bnas.search.controller"})

@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     space = load_space(args.space, overrides=args.overrides)
     name = args.name or space.name
     run_dir = Path(args.storage).resolve() / name
-    from bnas.search.controller import SPACE_FILE, load_run_space, print_outcome, run_search
+    from bnas.files import SPACE_FILE
+    from bnas.search.controller import load_run_space, print_outcome, run_search
 
     if args.resume:
         if args.overrides:

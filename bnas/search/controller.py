@@ -21,13 +21,11 @@ import yaml
 
 from bnas.architecture import Architecture
 from bnas.errors import BnasError
+from bnas.files import OVERRIDES_FILE, SPACE_FILE, STUDY_FILE, SUMMARY_FILE
 from bnas.search.cluster import ray_session
 from bnas.search.summary import summarize, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, run_trial
 
-SPACE_FILE = "space.yaml"
-OVERRIDES_FILE = "overrides.yaml"
-STUDY_FILE = "study.db"
 # Constraint name in the YAML → key of bnas.profile's Cost.to_dict().
 CONSTRAINT_METRICS = {
     "max_ops": "ops",
@@ -274,5 +272,5 @@ def print_outcome(summary: dict[str, Any], run_dir: Path, stream: Any = sys.stdo
     print(Architecture.from_dict(best["arch"]).to_yaml().rstrip(), file=stream)
     if best.get("checkpoint"):
         print(f"weights: {run_dir / best['checkpoint']}", file=stream)
-    print(f"summary: {run_dir / 'summary.json'}", file=stream)
+    print(f"summary: {run_dir / SUMMARY_FILE}", file=stream)
     print(f"export it: bnas export {run_dir} --best --onnx", file=stream)

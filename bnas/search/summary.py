@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bnas.files import SUMMARY_FILE
 from bnas.search.pareto import pareto_front
 
-SUMMARY_FILE = "summary.json"
 # Config entries the controller adds beside the sampled parameters.
 _NOT_SAMPLED = {"cost", "feasible", "arch", "arch_id", "optuna_number"}
 COST_KEYS = (

@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from bnas.errors import BnasError, describe_location
-from bnas.space.schema import SearchSpace, SpaceError, explain
+from bnas.errors import BnasError, LocatedError, describe_location, explain
+from bnas.space.schema import SearchSpace
 from bnas.space.yaml_lines import LineLoader, load_located
 
 __all__ = ["SearchSpace", "load_space", "parse_space"]
@@ -71,9 +71,9 @@ def parse_space(
     try:
         space = SearchSpace.model_validate(data)
     except ValidationError as error:
-        loc, message = explain(error)
+        loc, message = explain(error, SearchSpace)
         raise BnasError(f"{located.where(loc)} {describe_location(loc)}: {message}") from None
-    except SpaceError as error:
+    except LocatedError as error:
         raise BnasError(
             f"{located.where(error.loc)} {describe_location(error.loc)}: {error.detail}"
         ) from None

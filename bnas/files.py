@@ -1,0 +1,46 @@
+"""File and folder names that more than one room writes or reads: declared once, here.
+
+A search run directory (``runs/NAME/``)::
+
+    space.yaml  overrides.yaml  study.db  summary.json  trial_*/  export/  report/
+
+A training run folder (``bnas train --out DIR``, a search trial's checkpoint, an export)::
+
+    arch.yaml  config.yaml  summary.json  best/model.safetensors  last/  tb/
+
+A checkpoint folder: ``model.safetensors``, ``best_model.safetensors``,
+``optimizer.safetensors``, ``trainer_state.json``. An export folder: ``arch.yaml``,
+``model.safetensors``, ``retrain.yaml``, ``MODEL_CARD.md``, ``export.json`` and, with ONNX,
+``model.onnx``, ``sample_input.npy``, ``sample_logits.npy``.
+"""
+
+# -- a search run directory
+SPACE_FILE = "space.yaml"
+OVERRIDES_FILE = "overrides.yaml"
+STUDY_FILE = "study.db"
+SUMMARY_FILE = "summary.json"
+EXPORT_DIR = "export"
+REPORT_DIR = "report"
+REPORT_FILE = "report.md"
+
+# -- a training run folder
+ARCH_FILE = "arch.yaml"
+CONFIG_FILE = "config.yaml"
+BEST_DIR = "best"
+LAST_DIR = "last"
+TENSORBOARD_DIR = "tb"
+
+# -- a checkpoint folder
+MODEL_FILE = "model.safetensors"
+BEST_MODEL_FILE = "best_model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+STATE_FILE = "trainer_state.json"
+
+# -- an export folder
+RECORD_FILE = "export.json"
+CARD_FILE = "MODEL_CARD.md"
+RETRAIN_FILE = "retrain.yaml"
+RETRAIN_OUT = "retrain"
+ONNX_FILE = "model.onnx"
+SAMPLE_INPUT_FILE = "sample_input.npy"
+SAMPLE_LOGITS_FILE = "sample_logits.npy"

@@ -1,0 +1,139 @@
+"""Checks that span sections of a search space, in file order, each blaming one YAML path.
+
+- the backbone's arguments against their declaration (:mod:`bnas.backbones`), and its input
+  arguments against the dataset (:func:`bnas.datasets.fit_to_data`), filling what it leaves out;
+- the objectives, ASHA and grid settings against each other and against ``train:``.
+
+Per-block choices are checked where they are resolved (:mod:`bnas.space.blocks`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bnas.backbones import BACKBONES
+from bnas.datasets import dataset_facts, fit_to_data
+from bnas.errors import Loc, LocatedError
+from bnas.space.sections import EPOCH_METRICS, MULTI_OBJECTIVE
+
+if TYPE_CHECKING:
+    from bnas.space.schema import SearchSpace
+
+# Costs bnas.profile knows before training (fixed per architecture: objectives, never ASHA's).
+COST_METRICS = ("ops", "bops", "flops", "size_mib", "params")
+
+
+def check_backbone_and_data(space: SearchSpace) -> None:
+    """Validate ``backbone:`` against the declaration of its arguments, then make the model's
+    input match the data: fill what the backbone leaves out, refuse what contradicts it."""
+    backbone, data = space.backbone, space.data
+    info = BACKBONES.get(backbone.name)
+    if info is None:
+        raise LocatedError(
+            ("backbone", "name"),
+            f"unknown backbone {backbone.name!r}; valid: {', '.join(sorted(BACKBONES))}",
+        )
+    try:
+        checked = info.check_args(backbone.args)
+    except LocatedError as error:
+        raise LocatedError(("backbone", *error.loc), error.detail) from None
+    args = {key: getattr(checked, key) for key in backbone.args}
+    facts = dataset_facts(data.name)
+    if facts.num_classes is None and "num_classes" not in args:
+        raise LocatedError(
+            ("backbone",), f"{data.name} has as many classes as folders: set backbone.num_classes"
+        )
+    img_size = data.img_size or facts.img_size or args.get("img_size")
+    if img_size is None:
+        raise LocatedError(("data",), f"{data.name} images vary in size: set data.img_size")
+    if facts.num_classes is None and data.root is None:
+        raise LocatedError(("data",), f"{data.name} needs root: the folder holding train/ and val/")
+    from_files = args.get("num_classes") if facts.num_classes is None else None
+    shape = facts.info(img_size=img_size, num_classes=from_files)
+    try:
+        backbone.args = fit_to_data(args, shape, data.name)
+    except LocatedError as error:
+        raise LocatedError(("backbone", *error.loc), error.detail) from None
+    if facts.img_size is None:
+        data.img_size = backbone.args["img_size"]
+
+
+def check_search(space: SearchSpace) -> None:
+    """Objectives, ASHA and grid settings against each other and against ``train:``; fills
+    ASHA's metric / mode and a grid's num_samples where the space leaves them out."""
+    search = space.search
+    objectives = search.objectives
+    known = EPOCH_METRICS + COST_METRICS
+    for metric in objectives:
+        if metric not in known:
+            raise LocatedError(
+                ("search", "objectives", metric),
+                f"unknown metric {metric!r}; valid: {', '.join(known)}",
+            )
+    if not any(metric in EPOCH_METRICS for metric in objectives):
+        raise LocatedError(
+            ("search", "objectives"),
+            "no trained metric (only costs): add one of " + ", ".join(EPOCH_METRICS),
+        )
+    multi = search.algorithm in MULTI_OBJECTIVE
+    if multi and len(objectives) < 2:
+        raise LocatedError(
+            ("search", "objectives"),
+            f"{search.algorithm} is multi-objective: give two or more, e.g. "
+            "{val_top1: max, ops: min} (or use algorithm: tpe)",
+        )
+    if not multi and len(objectives) > 1:
+        raise LocatedError(
+            ("search", "objectives"),
+            f"{search.algorithm} optimizes one objective, got {len(objectives)}: "
+            "use algorithm: nsga2, or keep one and put costs in search.constraints",
+        )
+    asha = search.scheduler.asha
+    epochs = space.train.epochs
+    if asha is not None:
+        loc: Loc = ("search", "scheduler", "asha")
+        if asha.metric is None:
+            if len(objectives) > 1:
+                raise LocatedError(
+                    loc,
+                    "ASHA stops trials on one metric: set metric (e.g. val_top1) and mode "
+                    "when there are several objectives",
+                )
+            asha.metric = next(iter(objectives))
+        if asha.metric not in EPOCH_METRICS:
+            raise LocatedError(
+                (*loc, "metric"),
+                f"ASHA compares trials epoch by epoch: {asha.metric!r} is not reported per "
+                f"epoch; valid: {', '.join(EPOCH_METRICS)}",
+            )
+        if asha.mode is None:
+            if asha.metric not in objectives:
+                raise LocatedError(loc, f"set mode (max or min) for ASHA's metric {asha.metric}")
+            asha.mode = objectives[asha.metric]
+        if asha.grace_period > epochs:
+            raise LocatedError(
+                (*loc, "grace_period"),
+                f"{asha.grace_period} exceeds train.epochs ({epochs}): ASHA would never stop "
+                "a trial",
+            )
+    if search.algorithm == "grid":
+        for key, dist in space.train.sampled.items():
+            if not dist.is_discrete:
+                raise LocatedError(
+                    ("train", key),
+                    f"grid search needs discrete values: {dist.kind} is continuous; use "
+                    "{choice: [...]} or {int: [lo, hi]}",
+                )
+        points = space.size() * (space.hyperparameter_combinations() or 1)
+        if search.num_samples is None:
+            search.num_samples = points
+        elif search.num_samples > points:
+            raise LocatedError(
+                ("search", "num_samples"),
+                f"{search.num_samples} exceeds the grid's {points} points: trials would "
+                "repeat (leave num_samples out to run the whole grid)",
+            )
+    elif search.num_samples is None:
+        raise LocatedError(
+            ("search",), f"num_samples is required for {search.algorithm}: how many trials"
+        )
