@@ -36,12 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bnas {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue  # a room still under construction
+        module = importlib.import_module(module_name)
         sub = commands.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sub)
         sub.set_defaults(run=module.run)

@@ -16,7 +16,7 @@ from search_run_fixture import build_run_dir, epoch_checkpoint
 
 from bnas import Architecture
 from bnas.cli import main
-from bnas.search.pareto import pareto_front
+from bnas.pareto import pareto_front
 from bnas.search.summary import build_summary, write_summary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -298,7 +298,7 @@ def test_selection_and_folder_names(summary: dict) -> None:
     assert safe_name("top 1/../x") == "top_1_.._x"
     assert safe_name("...") == "trial"
     [best] = select_trials(summary, "best")
-    assert best.name == "best" and best.trial["trial_id"] == summary["best"]["trial_id"]
+    assert best.name == "best" and best.trial.trial_id == summary["best"]["trial_id"]
     assert [c.name for c in select_trials(summary, "top-k", 10)] == ["top1", "top2", "top3"]
     with pytest.raises(BnasError, match="--top-k"):
         select_trials(summary, "top-k", 0)

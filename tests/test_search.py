@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bnas.search.pareto import pareto_front
+from bnas.pareto import pareto_front
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "search_spaces" / "demo_digits.yaml"

@@ -16,7 +16,7 @@ from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.space import load_space, parse_space
 from bnas.space.sampling import parameter_names
-from bnas.train.config import TrainConfig
+from bnas.train_config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 BAD = sorted((ROOT / "tests" / "bad_spaces").glob("*.yaml"))

@@ -27,6 +27,7 @@ from typing import Any
 
 from bnas.errors import BnasError
 from bnas.files import BEST_MODEL_FILE, MODEL_FILE, STATE_FILE
+from bnas.run_record import TrialRecord
 
 _MAX_HEADER = 100 * 2**20  # safetensors' own limit on the JSON header
 _DTYPE_BYTES = {
@@ -95,13 +96,13 @@ def check_safetensors(path: Path, what: str) -> int:
     return len(header)
 
 
-def resolve_checkpoint(run_dir: Path, trial: dict[str, Any]) -> Path:
+def resolve_checkpoint(run_dir: Path, trial: TrialRecord) -> Path:
     """The trial's checkpoint folder; it must exist and lie inside the run directory."""
-    trial_id = trial.get("trial_id", "?")
-    relative = trial.get("checkpoint")
+    trial_id = trial.trial_id
+    relative = trial.checkpoint
     if not relative:
         raise BnasError(f"trial {trial_id}: summary.json records no checkpoint for it "
-                        f"(status {trial.get('status')}); nothing to export")
+                        f"(status {trial.status}); nothing to export")
     normal = os.path.normpath(str(relative))
     if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
         raise BnasError(f"trial {trial_id}: checkpoint {relative!r} lies outside the run "
@@ -125,12 +126,12 @@ def _read_state(folder: Path, trial_id: str) -> dict[str, Any]:
     return state
 
 
-def trial_weights(run_dir: Path, trial: dict[str, Any]) -> TrialWeights:
+def trial_weights(run_dir: Path, trial: TrialRecord) -> TrialWeights:
     """Locate and check a trial's weights; say which recorded accuracy they must reproduce."""
-    trial_id = str(trial.get("trial_id", "?"))
+    trial_id = trial.trial_id
     folder = resolve_checkpoint(run_dir, trial)
     state = _read_state(folder, trial_id)
-    metrics = trial.get("metrics") or {}
+    metrics = trial.metrics
     note = None
     if (folder / BEST_MODEL_FILE).is_file():
         weights = folder / BEST_MODEL_FILE

@@ -47,7 +47,7 @@ from bnas.files import (
     SAMPLE_LOGITS_FILE,
     STATE_FILE,
 )
-from bnas.search.summary import load_summary
+from bnas.run_record import RunRecord, TrialRecord
 
 DEFAULT_TOLERANCE_PT = 0.1
 DEFAULT_ATOL = 1e-3  # = bnas.export.onnx_export.DEFAULT_ATOL (that module imports torch)
@@ -80,22 +80,22 @@ def _preprocessing(dataset: Any, name: str) -> str:
     return text
 
 
-def _retrain_text(arch: Architecture, config: Any, trial: dict[str, Any], run_name: str) -> str:
+def _retrain_text(arch: Architecture, config: Any, trial: TrialRecord, run_name: str) -> str:
     import yaml
 
-    metrics = trial.get("metrics") or {}
+    metrics = trial.metrics
     val = metrics.get("val_top1")
     lines = [
         f"# Retrain {arch.summary()} (id {arch.arch_id}) from scratch with the settings of",
-        f"# trial {trial['trial_id']} of search run {run_name}.",
-        f"# Search result: val_top1 {val:.4f} (best of {trial.get('epochs_run', '?')} "
-        f"epoch(s), status {trial.get('status')})." if val is not None
+        f"# trial {trial.trial_id} of search run {run_name}.",
+        f"# Search result: val_top1 {val:.4f} (best of {trial.epochs_run} "
+        f"epoch(s), status {trial.status})." if val is not None
         else "# Search result: unknown.",
         "# Same data split and seed, so `bnas train retrain.yaml` repeats the trial's training;",
         "# flags override this file, e.g. --two-step --epochs 60 --out retrain-long.",
     ]
-    if trial.get("status") == "stopped":
-        lines.append(f"# The trial was stopped by ASHA after {trial.get('epochs_run')} of "
+    if trial.status == "stopped":
+        lines.append(f"# The trial was stopped by ASHA after {trial.epochs_run} of "
                      f"{config.epochs} epochs; this runs all {config.epochs}.")
     if config.threads is not None:
         lines.append(f"# threads: {config.threads} as in the trial: the thread count changes the "
@@ -104,7 +104,7 @@ def _retrain_text(arch: Architecture, config: Any, trial: dict[str, Any], run_na
     body: dict[str, Any] = {"arch": ARCH_FILE, "out": RETRAIN_OUT}
     if val is not None:
         body["reference"] = {
-            "val_top1": val, "source": f"search {run_name}, trial {trial['trial_id']}",
+            "val_top1": val, "source": f"search {run_name}, trial {trial.trial_id}",
         }
     body.update(config.to_dict())
     return "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False)
@@ -148,7 +148,7 @@ def _place(stage: Path, final: Path, produced: set[str]) -> None:
 
 def export_trial(
     run_dir: Path,
-    summary: dict[str, Any],
+    summary: RunRecord,
     choice: Choice,
     weights: TrialWeights,
     out: Path,
@@ -172,14 +172,14 @@ def export_trial(
     from bnas.train.trainer import evaluate, fit_architecture
 
     trial = choice.trial
-    trial_id = str(trial["trial_id"])
+    trial_id = trial.trial_id
     where = f"summary.json trial {trial_id}"
-    config = TrainConfig.from_dict((trial.get("config") or {}).get("train"),
+    config = TrainConfig.from_dict(trial.config.train,
                                    source=f"{where} config.train")
     if data_root is not None:
         config = config.model_copy(update={"data": config.data.model_copy(
             update={"root": data_root})})
-    arch = Architecture.from_dict(trial.get("arch"), source=f"{where} arch")
+    arch = Architecture.from_dict(trial.arch, source=f"{where} arch")
     log(f"{choice.name}  <-  trial {trial_id}  {arch.summary()}  ({choice.reason})")
 
     # ---- rebuild the trial's model and validation split, load and verify the weights ----------
@@ -221,7 +221,7 @@ def export_trial(
             f"device? (--data-root, --tolerance)"
         )
     cost = profile_architecture(arch, info.img_size).to_dict()
-    recorded_ops = (trial.get("metrics") or {}).get("ops")
+    recorded_ops = trial.metrics.get("ops")
     if recorded_ops is not None and abs(cost["ops"] - recorded_ops) > 1e-6 * max(1.0, cost["ops"]):
         log(f"  warning     OPs now {cost['ops']:.6g}, the search recorded {recorded_ops:.6g} "
             "(bnas.profile changed since?)")
@@ -243,7 +243,7 @@ def export_trial(
         if retrain.threads is None and isinstance(threads, int) and threads > 0:
             retrain = config.model_copy(update={"threads": threads})
         (stage / RETRAIN_FILE).write_text(
-            _retrain_text(arch, retrain, trial, str(summary.get("name", run_dir.name))))
+            _retrain_text(arch, retrain, trial, summary.name))
         onnx_record = None
         if onnx:
             count = min(PARITY_IMAGES, len(splits.val))
@@ -265,17 +265,17 @@ def export_trial(
                 )
             onnx_record = {"file": ONNX_FILE, "opset": opset, **parity.to_dict()}
 
-        metrics = dict(trial.get("metrics") or {})
+        metrics = dict(trial.metrics)
         record: dict[str, Any] = {
             "format": 1,
             "bnas_version": __version__,
-            "run": {"name": summary.get("name"), "dir": str(run_dir),
-                    "objectives": summary.get("objectives")},
+            "run": {"name": summary.name, "dir": str(run_dir),
+                    "objectives": summary.objectives},
             "selection": choice.name,
             "trial": {"trial_id": trial_id, "reason": choice.reason,
-                      "status": trial.get("status"), "epochs_run": trial.get("epochs_run"),
+                      "status": trial.status, "epochs_run": trial.epochs_run,
                       "arch_id": arch.arch_id, "arch_summary": arch.summary(),
-                      "params": (trial.get("config") or {}).get("params", {})},
+                      "params": trial.config.params},
             "weights": {"source": str(weights.weights.relative_to(run_dir)),
                         "reference_key": weights.reference_key,
                         "reference": weights.reference, "note": weights.note},
@@ -331,7 +331,7 @@ def export_run(
     if onnx and opset < MIN_OPSET:
         raise BnasError(f"--opset: bnas exports need opset >= {MIN_OPSET}, got {opset}")
     run_dir = Path(run_dir)
-    summary = load_summary(run_dir)
+    summary = RunRecord.load(run_dir)
     choices = select_trials(summary, mode, k)
     located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
     out_dir = Path(out) if out is not None else run_dir / EXPORT_DIR

@@ -1,9 +1,9 @@
 """Which trials of a run to export, and the folder each one goes to (plain Python, no torch).
 
-A run's ``summary.json`` (see :mod:`bnas.search.summary`) is the only input. *Trained* trials
-are those with status ``completed`` or ``stopped`` (by ASHA): they have weights. Rank among
-them is by ``val_top1`` (higher first), ties broken by fewer OPs, then by trial id, so the
-same summary always gives the same folders.
+A run's record (:class:`bnas.run_record.RunRecord`) is the only input. *Trained* trials are
+those with status ``completed`` or ``stopped`` (by ASHA): they have weights. Rank among them
+is by ``val_top1`` (higher first), ties broken by fewer OPs, then by trial id, so the same
+record always gives the same folders.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bnas.errors import BnasError
-from bnas.search.pareto import pareto_front
+from bnas.run_record import RunRecord, TrialRecord
 
 MODES = ("best", "top-k", "pareto")
-TRAINED_STATUSES = ("completed", "stopped")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -25,7 +24,7 @@ class Choice:
     """One trial to export: the folder name it gets and why it was chosen."""
 
     name: str
-    trial: dict[str, Any]
+    trial: TrialRecord
     reason: str
 
 
@@ -35,52 +34,44 @@ def safe_name(text: str) -> str:
     return name[:80] or "trial"
 
 
-def trained_trials(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Trials that trained (completed or stopped early) and report a ``val_top1``."""
-    return [
-        trial for trial in summary.get("trials", [])
-        if trial.get("status") in TRAINED_STATUSES
-        and (trial.get("metrics") or {}).get("val_top1") is not None
-    ]
+def _as_record(summary: RunRecord | dict[str, Any]) -> RunRecord:
+    if isinstance(summary, RunRecord):
+        return summary
+    return RunRecord.from_dict(summary, source="summary")
 
 
-def rank_trials(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Trained trials, best ``val_top1`` first (ties: fewer OPs, then trial id)."""
+def rank_trials(summary: RunRecord | dict[str, Any]) -> list[TrialRecord]:
+    """Trained trials reporting ``val_top1``, best first (ties: fewer OPs, then trial id)."""
 
-    def key(trial: dict[str, Any]) -> tuple[float, float, str]:
-        metrics = trial["metrics"]
-        ops = metrics.get("ops")
-        return (-float(metrics["val_top1"]), float("inf") if ops is None else float(ops),
-                str(trial["trial_id"]))
+    def key(trial: TrialRecord) -> tuple[float, float, str]:
+        ops = trial.metrics.get("ops")
+        return (-float(trial.metrics["val_top1"]), float("inf") if ops is None else float(ops),
+                trial.trial_id)
 
-    return sorted(trained_trials(summary), key=key)
-
-
-def _status_counts(summary: dict[str, Any]) -> str:
-    counts: dict[str, int] = {}
-    for trial in summary.get("trials", []):
-        status = str(trial.get("status"))
-        counts[status] = counts.get(status, 0) + 1
-    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no trials"
+    record = _as_record(summary)
+    return sorted((t for t in record.trained() if t.metrics.get("val_top1") is not None), key=key)
 
 
-def select_trials(summary: dict[str, Any], mode: str = "best", k: int = 1) -> list[Choice]:
+def select_trials(
+    summary: RunRecord | dict[str, Any], mode: str = "best", k: int = 1
+) -> list[Choice]:
     """The trials ``bnas export`` writes for ``mode`` (``best`` | ``top-k`` | ``pareto``).
 
     Folders: ``best``; ``top1``, ``top2``, … by rank; ``pareto1``, … along the run's Pareto
-    set (``summary["pareto"]``) ordered by OPs, cheapest first.
+    set ordered by OPs, cheapest first.
     """
     if mode not in MODES:
         raise BnasError(f"export: unknown selection {mode!r}; valid: {', '.join(MODES)}")
-    ranked = rank_trials(summary)
+    record = _as_record(summary)
+    ranked = rank_trials(record)
     if not ranked:
         raise BnasError(
-            f"run {summary.get('name', '?')}: no finished trial to export "
-            f"({_status_counts(summary)}); see the 'error' fields in summary.json"
+            f"run {record.name}: no finished trial to export ({record.describe_counts()}); "
+            "see the 'error' fields in summary.json"
         )
     if mode == "best":
-        best_id = (summary.get("best") or {}).get("trial_id")
-        trial = next((t for t in ranked if t["trial_id"] == best_id), ranked[0])
+        best_id = record.best.trial_id if record.best is not None else None
+        trial = next((t for t in ranked if t.trial_id == best_id), ranked[0])
         return [Choice("best", trial, "the run's best trial")]
     if mode == "top-k":
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -89,18 +80,14 @@ def select_trials(summary: dict[str, Any], mode: str = "best", k: int = 1) -> li
             Choice(safe_name(f"top{rank}"), trial, f"rank {rank} of {len(ranked)} by val_top1")
             for rank, trial in enumerate(ranked[:k], start=1)
         ]
-    ids = summary.get("pareto")
-    objectives = summary.get("pareto_objectives") or {"val_top1": "max", "ops": "min"}
-    if ids is None:  # an older summary: compute the front here
-        ids = [ranked[i]["trial_id"] for i in pareto_front([t["metrics"] for t in ranked],
-                                                             objectives)]
-    front = [t for t in ranked if t["trial_id"] in set(ids)]
+    front = [t for t in ranked if t.trial_id in set(record.pareto)]
+    objectives = record.pareto_objectives
     if not front:
         raise BnasError(
-            f"run {summary.get('name', '?')}: the Pareto set is empty (no trained trial reports "
+            f"run {record.name}: the Pareto set is empty (no trained trial reports "
             f"{' and '.join(objectives)})"
         )
-    front.sort(key=lambda t: (float(t["metrics"].get("ops") or 0.0), str(t["trial_id"])))
+    front.sort(key=lambda t: (float(t.metrics.get("ops") or 0.0), t.trial_id))
     label = ", ".join(f"{metric} {mode}" for metric, mode in objectives.items())
     return [
         Choice(safe_name(f"pareto{i}"), trial,

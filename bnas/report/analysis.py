@@ -20,9 +20,9 @@ import re
 import statistics
 from typing import Any
 
-from bnas.search.pareto import pareto_front
+from bnas.pareto import pareto_front
+from bnas.run_record import is_trained
 
-TRAINED_STATUSES = ("completed", "stopped")
 ACCURACY_VS_OPS = {"val_top1": "max", "ops": "min"}
 THRESHOLD_GROUPS = ("static", "dynamic")
 _COUNTER = re.compile(r"_(\d+)$")
@@ -32,7 +32,7 @@ def trained_trials(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Completed or ASHA-stopped trials that report a ``val_top1``."""
     return [
         t for t in trials
-        if t.get("status") in TRAINED_STATUSES
+        if is_trained(t.get("status"))
         and (t.get("metrics") or {}).get("val_top1") is not None
     ]
 
@@ -144,14 +144,6 @@ def block_threshold_stats(trials: list[dict[str, Any]]) -> dict[str, Any]:
             delta = means["dynamic"] - means["static"]
         deltas.append({"block": index, "delta": delta})
     return {"epochs": budget, "rows": rows, "deltas": deltas}
-
-
-def status_counts(trials: list[dict[str, Any]]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for trial in trials:
-        status = str(trial.get("status"))
-        counts[status] = counts.get(status, 0) + 1
-    return dict(sorted(counts.items()))
 
 
 def trial_table(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:

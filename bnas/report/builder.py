@@ -10,7 +10,7 @@ from bnas.report.analysis import trained_trials
 from bnas.report.importance import Importance, fanova_importances
 from bnas.report.markdown import render_report
 from bnas.report.study import load_run_study, trial_numbers
-from bnas.search.summary import load_summary
+from bnas.run_record import RunRecord
 
 FIGURES = {
     "accuracy_vs_ops": "accuracy_vs_ops.png",
@@ -30,7 +30,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> dict[str
     from bnas.report import plots
 
     run_dir = Path(run_dir)
-    summary = load_summary(run_dir)
+    summary = RunRecord.load(run_dir).to_dict()
     out_dir = Path(out) if out is not None else run_dir / REPORT_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = load_run_study(run_dir, summary)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bnas.report.analysis import status_counts, trial_table
+from bnas.report.analysis import trial_table
 from bnas.report.importance import Importance
+from bnas.run_record import status_counts
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
@@ -52,7 +53,7 @@ def render_report(
     """The report's Markdown; ``figures`` maps accuracy_vs_ops / best_so_far /
     block_thresholds / importance to what :mod:`bnas.report.plots` returned (None: skipped)."""
     trials = summary.get("trials", [])
-    counts = status_counts(trials)
+    counts = status_counts(trial.get("status") for trial in trials)
     objectives = summary.get("objectives") or {}
     best = summary.get("best")
     lines = [

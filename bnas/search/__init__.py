@@ -7,8 +7,9 @@ are plain Python for export and report.
 from typing import TYPE_CHECKING
 
 from bnas._lazy import lazy_exports
-from bnas.search.pareto import dominates, pareto_front
-from bnas.search.summary import SUMMARY_FILE, load_summary
+from bnas.files import SUMMARY_FILE
+from bnas.pareto import dominates, pareto_front
+from bnas.search.summary import load_summary
 
 if TYPE_CHECKING:
     from bnas.search.controller import run_search

@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.files import OVERRIDES_FILE, SPACE_FILE, STUDY_FILE, SUMMARY_FILE
+from bnas.run_record import RunRecord
 from bnas.search.cluster import ray_session
 from bnas.search.summary import summarize, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, run_trial
@@ -255,22 +255,20 @@ def run_search(
 
 def print_outcome(summary: dict[str, Any], run_dir: Path, stream: Any = sys.stdout) -> None:
     """The end of a search as a person wants it: counts, the best trial, where its files are."""
-    counts: dict[str, int] = {}
-    for trial in summary["trials"]:
-        counts[trial["status"]] = counts.get(trial["status"], 0) + 1
-    print("trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), file=stream)
-    best = summary.get("best")
+    record = RunRecord.from_dict(summary, source=str(run_dir / SUMMARY_FILE))
+    print(f"trials: {record.describe_counts()}", file=stream)
+    best = record.best
     if best is None:
         print("no trial finished; see summary.json for the errors", file=stream)
         return
-    metrics = best["metrics"]
+    metrics = best.metrics
     print(
-        f"best: {best['arch_summary']}  val_top1 {metrics['val_top1']:.4f}  "
-        f"OPs {metrics['ops']:.4g}  size {metrics['size_mib']:.3f} MiB  (trial {best['trial_id']})",
+        f"best: {best.arch_summary}  val_top1 {metrics['val_top1']:.4f}  "
+        f"OPs {metrics['ops']:.4g}  size {metrics['size_mib']:.3f} MiB  (trial {best.trial_id})",
         file=stream,
     )
-    print(Architecture.from_dict(best["arch"]).to_yaml().rstrip(), file=stream)
-    if best.get("checkpoint"):
-        print(f"weights: {run_dir / best['checkpoint']}", file=stream)
+    print(best.architecture().to_yaml().rstrip(), file=stream)
+    if best.checkpoint:
+        print(f"weights: {run_dir / best.checkpoint}", file=stream)
     print(f"summary: {run_dir / SUMMARY_FILE}", file=stream)
     print(f"export it: bnas export {run_dir} --best --onnx", file=stream)

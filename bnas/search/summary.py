@@ -1,6 +1,6 @@
-"""``summary.json``: every trial of a run with its Architecture, config, metrics and status.
+"""From Ray Tune's results to the run record (:mod:`bnas.run_record`, ``summary.json``).
 
-Other tools (export, report, experiments) read only this file and the checkpoints it points
+Other tools (export, report, experiments) read only that record and the checkpoints it points
 to, never Ray's internal files. Per trial, ``metrics`` holds the epoch with the best
 ``val_top1`` (that is the checkpoint export ships) plus ``final_val_top1`` and the cost keys.
 """
@@ -13,8 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bnas.files import SUMMARY_FILE
-from bnas.search.pareto import pareto_front
+from bnas.run_record import RunRecord, json_value
 
 # Config entries the controller adds beside the sampled parameters.
 _NOT_SAMPLED = {"cost", "feasible", "arch", "arch_id", "optuna_number"}
@@ -28,22 +27,13 @@ EPOCH_KEYS = (
 )
 
 
-def _clean(value: Any) -> Any:
-    """JSON-safe plain values (numpy scalars → Python, NaN → None)."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _history(result: Any) -> list[dict[str, Any]]:
     frame = result.metrics_dataframe
     if frame is None or frame.empty or "val_top1" not in frame:
         return []
     columns = [key for key in EPOCH_KEYS if key in frame.columns]
     return [
-        {key: _clean(row[key]) for key in columns}
+        {key: json_value(row[key]) for key in columns}
         for _, row in frame.iterrows()
         if row.get("feasible", True) is not False and not _is_missing(row.get("epoch"))
     ]
@@ -100,12 +90,12 @@ def summarize(results: Any, space: Any, run_dir: Path, threads: int) -> dict[str
         history = _history(result)
         best_epoch = _best_epoch(history)
         arch = space.architecture(config)
-        metrics = {key: _clean(last[key]) for key in COST_KEYS if key in last}
+        metrics = {key: json_value(last[key]) for key in COST_KEYS if key in last}
         if best_epoch is not None:
             metrics.update(best_epoch)
             metrics["final_val_top1"] = history[-1]["val_top1"]
         elif "val_top1" in last:
-            metrics["val_top1"] = _clean(last["val_top1"])
+            metrics["val_top1"] = json_value(last["val_top1"])
         checkpoint = None
         if result.checkpoint is not None:
             checkpoint = os.path.relpath(result.checkpoint.path, run_dir)
@@ -119,7 +109,7 @@ def summarize(results: Any, space: Any, run_dir: Path, threads: int) -> dict[str
                 "arch_id": arch.arch_id,
                 "config": {
                     "params": {
-                        k: _clean(v) for k, v in config.items() if k not in _NOT_SAMPLED
+                        k: json_value(v) for k, v in config.items() if k not in _NOT_SAMPLED
                     },
                     "train": train,
                 },
@@ -138,54 +128,16 @@ def summarize(results: Any, space: Any, run_dir: Path, threads: int) -> dict[str
 
 
 def build_summary(space: Any, trials: list[dict[str, Any]]) -> dict[str, Any]:
-    """Best trial per objective, the overall best and the Pareto set of finished trials."""
+    """The run record of ``trials`` as plain data (best per objective, best, Pareto set)."""
     objectives = dict(space.search.objectives)
-    trained = [t for t in trials if t["status"] in ("completed", "stopped")]
-    flat = [t["metrics"] for t in trained]
-    best_per_objective = {}
-    for metric, mode in objectives.items():
-        candidates = [t for t in trained if t["metrics"].get(metric) is not None]
-        if candidates:
-            pick = max if mode == "max" else min
-            best_per_objective[metric] = pick(candidates, key=lambda t: t["metrics"][metric])[
-                "trial_id"
-            ]
-    primary = next(iter(objectives))
-    best_id = best_per_objective.get(primary)
-    pareto_objectives = objectives if len(objectives) > 1 else {"val_top1": "max", "ops": "min"}
-    return {
-        "name": space.name,
-        "objectives": objectives,
-        "pareto_objectives": pareto_objectives,
-        "trials": trials,
-        "best": next((t for t in trials if t["trial_id"] == best_id), None),
-        "best_per_objective": best_per_objective,
-        "pareto": [trained[i]["trial_id"] for i in pareto_front(flat, pareto_objectives)],
-    }
+    return RunRecord.from_trials(space.name, objectives, trials).to_dict()
 
 
 def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:
-    """Write atomically: a reader never sees half a summary."""
-    path = Path(run_dir) / SUMMARY_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=_clean) + "\n")
-    tmp.replace(path)
-    return path
+    """Validate and write ``summary.json`` atomically."""
+    return RunRecord.from_dict(summary, source="summary").save(run_dir)
 
 
-def load_summary(run_dir: str | Path) -> dict[str, Any]:
-    """Read a run's summary; a missing or unreadable one is a one-line ``BnasError``."""
-    from bnas.errors import BnasError
-
-    if not Path(run_dir).is_dir():
-        raise BnasError(f"{run_dir}: no such run directory")
-    path = Path(run_dir) / SUMMARY_FILE
-    if not path.is_file():
-        raise BnasError(f"{run_dir}: no {SUMMARY_FILE} (is it a finished bnas search run?)")
-    try:
-        summary = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise BnasError(f"{path}: not valid JSON (line {error.lineno})") from None
-    if not isinstance(summary, dict) or not isinstance(summary.get("trials"), list):
-        raise BnasError(f"{path}: expected a mapping with a 'trials' list")
-    return summary
+def load_summary(run_dir: str | Path) -> RunRecord:
+    """A run's validated record; a missing or damaged one is a one-line ``BnasError``."""
+    return RunRecord.load(run_dir)

@@ -18,7 +18,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, model_vali
 
 from bnas.errors import Loc, LocatedError, explain, problem_message
 from bnas.space.sections import SectionModel, no_duplicates
-from bnas.train.config import TrainConfig
+from bnas.train_config import TrainConfig
 
 if TYPE_CHECKING:
     import optuna

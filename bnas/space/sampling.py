@@ -149,7 +149,7 @@ def architecture(space: SearchSpace, params: dict[str, Any]) -> Architecture:
 
 def train_settings(space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]:
     """The complete TrainConfig of a trial as a dict: data, fixed values, sampled values."""
-    from bnas.train.config import TrainConfig
+    from bnas.train_config import TrainConfig
 
     settings: dict[str, Any] = {"data": space.data.model_dump(), **space.train.fixed}
     for key, dist in space.train.sampled.items():

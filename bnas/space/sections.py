@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bnas.architecture import THRESHOLD_KINDS, Threshold
 from bnas.datasets import DATASET_NAMES
-from bnas.train.config import DataConfig
+from bnas.train_config import DataConfig
 
 ALGORITHMS = ("tpe", "random", "grid", "nsga2")
 MULTI_OBJECTIVE = ("nsga2",)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bnas.train.config import DataConfig, TrainConfig
+from bnas.train_config import DataConfig, TrainConfig
 
 if TYPE_CHECKING:
     from bnas.train.trainer import TrainingDiverged, TrainResult, comparable, train

@@ -175,7 +175,7 @@ def _architecture(args: argparse.Namespace, file_arch: Any, base: Path | None) -
 
 def build_inputs(args: argparse.Namespace) -> tuple[Architecture, Any, Path]:
     """(architecture, TrainConfig, output folder) from a config file and the flags."""
-    from bnas.train.config import TrainConfig
+    from bnas.train_config import TrainConfig
 
     file_data: dict[str, Any] = {}
     base = None

@@ -60,7 +60,7 @@ from bnas.train.checkpoint import (
     save_model,
     write_checkpoint,
 )
-from bnas.train.config import TrainConfig
+from bnas.train_config import TrainConfig
 
 # Metrics that measure the machine, not the model: excluded when comparing runs.
 TIMING_KEYS = ("epoch_seconds", "images_per_second")
@@ -149,7 +149,7 @@ def learning_rate(config: TrainConfig, global_step: int, steps_per_epoch: int) -
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay only real-valued kernels and matrices (see :mod:`bnas.train.config`)."""
+    """Decay only real-valued kernels and matrices (see :mod:`bnas.train_config`)."""
     from bnas.nn import BinaryConv2d, BinaryLinear
 
     binary = {

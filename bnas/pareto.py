@@ -1,4 +1,4 @@
-"""Pareto fronts over trial metrics (pure Python: export and report use it without Ray)."""
+"""Pareto fronts over trial metrics (plain Python: every room may use it)."""
 
 from __future__ import annotations
 

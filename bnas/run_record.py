@@ -1,0 +1,210 @@
+"""The run record: ``summary.json``, the one file every room reads after a search.
+
+A search (multi-trial or one-shot) ends by writing a :class:`RunRecord`; export, report,
+retraining and the experiments read it back through :meth:`RunRecord.load`, which validates
+it, so a damaged or foreign file is one located line, never a traceback deep inside a room.
+Its trials are :class:`TrialRecord` s (optuna's ``FrozenTrial`` plays this part for a
+study): plain data with the status vocabulary declared once here.
+
+=============  ===========================================================================
+status         meaning
+=============  ===========================================================================
+completed      trained for every epoch of the space
+stopped        trained, then stopped early by ASHA (its weights are real: it counts as trained)
+failed         raised (``error`` holds the reason)
+infeasible     over a budget of ``search.constraints``: profiled, never trained
+=============  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bnas.errors import BnasError, describe_location, explain
+from bnas.files import SUMMARY_FILE
+from bnas.pareto import pareto_front
+
+TrialStatus = Literal["completed", "stopped", "failed", "infeasible"]
+TRAINED_STATUSES: tuple[str, ...] = ("completed", "stopped")
+Mode = Literal["max", "min"]
+# The front a single-objective run reports: what a user trades accuracy against.
+DEFAULT_PARETO_OBJECTIVES: dict[str, str] = {"val_top1": "max", "ops": "min"}
+
+
+def is_trained(status: str | None) -> bool:
+    """Whether a trial with this status has weights (completed, or stopped early by ASHA)."""
+    return status in TRAINED_STATUSES
+
+
+def status_counts(statuses: Iterable[str | None]) -> dict[str, int]:
+    """``{status: count}``, statuses in alphabetical order."""
+    return dict(sorted(Counter(str(status) for status in statuses).items()))
+
+
+def json_value(value: Any) -> Any:
+    """JSON-safe plain values: numpy scalars become Python numbers, NaN/inf become None."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrialConfig(_Record):
+    """What a trial was given: the sampled parameters and its full training settings."""
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrialRecord(_Record):
+    """One candidate of a run: its Architecture, settings, metrics, history and status.
+
+    ``metrics`` holds the epoch with the best ``val_top1`` (the weights export ships),
+    ``final_val_top1`` and the cost keys (:mod:`bnas.costs`). ``checkpoint`` and ``path`` are
+    relative to the run directory.
+    """
+
+    trial_id: str
+    number: int | None = None
+    arch: dict[str, Any]  # Architecture.to_dict(); validated where it is built (architecture())
+    arch_summary: str
+    arch_id: str | None = None
+    config: TrialConfig = Field(default_factory=TrialConfig)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    epochs_run: int = 0
+    status: TrialStatus
+    error: str | None = None
+    node_ip: str | None = None
+    checkpoint: str | None = None
+    path: str | None = None
+
+    @property
+    def trained(self) -> bool:
+        return is_trained(self.status)
+
+    def architecture(self) -> Any:
+        """The trial's :class:`~bnas.architecture.Architecture`."""
+        from bnas.architecture import Architecture
+
+        return Architecture.from_dict(self.arch, source=f"trial {self.trial_id} arch")
+
+
+class RunRecord(_Record):
+    """A finished run: every trial, the best one per objective and overall, the Pareto set."""
+
+    name: str
+    objectives: dict[str, Mode]
+    pareto_objectives: dict[str, Mode] = Field(
+        default_factory=lambda: dict(DEFAULT_PARETO_OBJECTIVES)
+    )
+    trials: list[TrialRecord]
+    best: TrialRecord | None = None
+    best_per_objective: dict[str, str] = Field(default_factory=dict)
+    pareto: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_trials(
+        cls, name: str, objectives: dict[str, str], trials: Iterable[TrialRecord | dict[str, Any]]
+    ) -> RunRecord:
+        """The record of ``trials``: best trial per objective, overall best (the first
+        objective's) and the Pareto set of trained trials (over the objectives, or accuracy vs
+        OPs when there is one objective)."""
+        records = [t if isinstance(t, TrialRecord) else TrialRecord.model_validate(t)
+                   for t in trials]
+        trained = [t for t in records if t.trained]
+        best_per_objective = {}
+        for metric, mode in objectives.items():
+            candidates = [t for t in trained if t.metrics.get(metric) is not None]
+            if candidates:
+                pick = max if mode == "max" else min
+                best_per_objective[metric] = pick(
+                    candidates, key=lambda t: t.metrics[metric]
+                ).trial_id
+        best_id = best_per_objective.get(next(iter(objectives)))
+        pareto_objectives = dict(objectives) if len(objectives) > 1 else dict(
+            DEFAULT_PARETO_OBJECTIVES)
+        front = pareto_front([t.metrics for t in trained], pareto_objectives)
+        return cls(
+            name=name,
+            objectives=dict(objectives),
+            pareto_objectives=pareto_objectives,
+            trials=records,
+            best=next((t for t in records if t.trial_id == best_id), None),
+            best_per_objective=best_per_objective,
+            pareto=[trained[i].trial_id for i in front],
+        )
+
+    # -- views --------------------------------------------------------------------------------
+
+    def trained(self) -> list[TrialRecord]:
+        """Trials with weights: completed, or stopped early by ASHA."""
+        return [trial for trial in self.trials if trial.trained]
+
+    def status_counts(self) -> dict[str, int]:
+        return status_counts(trial.status for trial in self.trials)
+
+    def describe_counts(self) -> str:
+        """``"3 completed, 1 failed"`` (``"no trials"`` when empty)."""
+        counts = self.status_counts()
+        return ", ".join(f"{n} {status}" for status, n in counts.items()) or "no trials"
+
+    def trial(self, trial_id: str) -> TrialRecord:
+        for trial in self.trials:
+            if trial.trial_id == trial_id:
+                return trial
+        raise BnasError(f"run {self.name}: no trial {trial_id!r}")
+
+    # -- files --------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def save(self, run_dir: str | Path) -> Path:
+        """Write ``run_dir/summary.json`` atomically: a reader never sees half a record."""
+        path = Path(run_dir) / SUMMARY_FILE
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=json_value) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> RunRecord:
+        """Validate plain data; a problem is one ``BnasError`` line naming its path."""
+        if not isinstance(data, dict) or not isinstance(data.get("trials"), list):
+            raise BnasError(f"{source}: expected a mapping with a 'trials' list")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            loc, message = explain(error, cls)
+            raise BnasError(f"{source}: {describe_location(loc)}: {message}") from None
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> RunRecord:
+        """Read and validate ``run_dir/summary.json``; any problem is one ``BnasError`` line."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise BnasError(f"{run_dir}: no such run directory")
+        path = run_dir / SUMMARY_FILE
+        if not path.is_file():
+            raise BnasError(f"{run_dir}: no {SUMMARY_FILE} (is it a finished bnas search run?)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise BnasError(f"{path}: not valid JSON (line {error.lineno})") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise BnasError(f"{path}: cannot read it ({error})") from None
+        return cls.from_dict(data, source=str(path))
