@@ -1,9 +1,11 @@
 """The experiments' statistics: scipy's numbers equal the textbook formulas the experiments
-used before, and the committed result tables recompute from their committed per-run rows."""
+used before, the committed result tables recompute from their committed per-run rows, and
+Kendall's τ and the noise ceiling follow their definitions."""
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import statistics
@@ -17,7 +19,7 @@ from scipy import stats as scipy_stats
 
 from experiments import dysign_vs_rsign, search_vs_fixed
 from experiments.common.frame import RESULTS
-from experiments.common.stats import compare, mean_sd
+from experiments.common.stats import compare, kendall_tau, mean_sd, noise_ceiling
 from experiments.common.tables import write_csv
 
 # Accuracies of five seeds, as the experiments have them: fractions with four decimals.
@@ -139,3 +141,57 @@ def test_search_vs_fixed_tables_recompute_from_the_committed_runs(tmp_path):
     arm_rows, comparisons = search_vs_fixed.summarize(runs, epochs)
     assert_same_csv(arm_rows, folder / "summary.csv", tmp_path)
     assert_same_csv(comparisons, folder / "comparisons.csv", tmp_path)
+
+
+def kendall_by_pairs(first: list[float], second: list[float]) -> float:
+    """τ-b from its definition: (concordant − discordant) / √(untied in first · in second)."""
+    concordant = discordant = untied_first = untied_second = 0
+    for i in range(len(first)):
+        for j in range(i + 1, len(first)):
+            sign = np.sign(first[i] - first[j]) * np.sign(second[i] - second[j])
+            concordant += sign > 0
+            discordant += sign < 0
+            untied_first += first[i] != first[j]
+            untied_second += second[i] != second[j]
+    return (concordant - discordant) / math.sqrt(untied_first * untied_second)
+
+
+def test_kendall_tau_counts_pairs_and_its_p_value_is_exact_for_small_n():
+    first, second = [1, 2, 3, 4, 5], [1, 3, 2, 5, 4]
+    result = kendall_tau(first, second)
+    assert result["n"] == 5 and result["tau"] == pytest.approx(0.6)
+    # Two-sided exact p: the share of the 120 orders of five at least as far from τ = 0.
+    taus = [kendall_by_pairs(first, list(order)) for order in itertools.permutations(second)]
+    assert result["p"] == pytest.approx(np.mean(np.abs(taus) >= 0.6 - 1e-12))
+    ties = ([1, 2, 2, 3, 5, 4], [1, 2, 3, 3, 4, 4])
+    assert kendall_tau(*ties)["tau"] == pytest.approx(kendall_by_pairs(*ties))
+    assert kendall_tau(first, first[::-1])["tau"] == pytest.approx(-1)
+
+
+def test_kendall_tau_is_nan_for_too_few_or_constant_scores():
+    assert math.isnan(kendall_tau([0.5], [0.7])["tau"])
+    constant = kendall_tau([0.1, 0.2, 0.3], [0.5, 0.5, 0.5])
+    assert math.isnan(constant["tau"]) and math.isnan(constant["p"])
+    with pytest.raises(ValueError, match="3 scores vs 2"):
+        kendall_tau([1, 2, 3], [1, 2])
+
+
+def test_noise_ceiling_ranks_each_half_of_the_seeds_by_its_mean():
+    # Seeds 0-1 rank the candidates one way, seeds 2-3 the other way.
+    runs = [[0.70, 0.72, 0.75, 0.73], [0.74, 0.74, 0.70, 0.72], [0.76, 0.78, 0.69, 0.67]]
+    ceiling = noise_ceiling(runs)
+    assert ceiling["seeds_per_set"] == 2 and ceiling["n"] == 3
+    assert ceiling["tau"] == pytest.approx(-1)
+    # With an odd count the middle seed belongs to neither set, however wild it is.
+    middle_ignored = noise_ceiling([[0.70, 0.99, 0.71], [0.72, 0.10, 0.73], [0.74, 0.50, 0.75]])
+    assert middle_ignored["seeds_per_set"] == 1 and middle_ignored["tau"] == pytest.approx(1)
+    with pytest.raises(ValueError, match="≥ 2 seeds"):
+        noise_ceiling([[0.7], [0.8]])
+
+
+def test_noise_ceiling_falls_as_seed_noise_grows():
+    rng = np.random.default_rng(0)
+    quality = np.linspace(0.60, 0.70, 30)[:, None]
+    ceilings = [noise_ceiling(quality + noise * rng.standard_normal((30, 4)))["tau"]
+                for noise in (0.001, 0.02, 0.2)]
+    assert ceilings[0] > 0.9 and ceilings[0] > ceilings[1] > ceilings[2]

@@ -1,5 +1,5 @@
 """Statistics over seeds: mean ± sd, paired comparisons (t-tests, t and bootstrap confidence
-intervals) and medians of times to a target.
+intervals), medians of times to a target, and rank agreement (Kendall's τ, noise ceiling).
 
 The arithmetic is scipy's and numpy's; this module only chooses the tests, pairs runs by seed
 and turns degenerate inputs (too few seeds, no spread) into NaN instead of warnings.
@@ -88,3 +88,45 @@ def median(values: Sequence[float | None]) -> float | None:
         return None
     value = statistics.median(ordered)
     return None if math.isinf(value) else value
+
+
+def kendall_tau(first: Sequence[float], second: Sequence[float]) -> dict[str, float]:
+    """How well two scorings of the same candidates agree on their order.
+
+    ``first[i]`` and ``second[i]`` score candidate i (e.g. a one-shot proxy and stand-alone
+    accuracy). Returns ``n``, Kendall's τ-b (ties counted as neither agreement nor
+    disagreement) and its two-sided p-value against τ = 0 (``scipy.stats.kendalltau``: exact
+    for small n without ties). NaN where n < 2 or a scoring is constant.
+    """
+    from scipy import stats
+
+    if len(first) != len(second):
+        raise ValueError(f"kendall_tau: {len(first)} scores vs {len(second)}")
+    out = {"n": len(first), "tau": math.nan, "p": math.nan}
+    if len(first) < 2:
+        return out
+    result = stats.kendalltau(first, second)
+    out["tau"], out["p"] = float(result.statistic), float(result.pvalue)
+    return out
+
+
+def noise_ceiling(runs: Sequence[Sequence[float]]) -> dict[str, float]:
+    """Kendall's τ between two independent seed sets of the same stand-alone runs.
+
+    ``runs[i][s]``: the score of candidate i trained stand-alone with the s-th seed (every
+    candidate with the same seeds, in the same order). The seeds split into two disjoint
+    sets of equal size, the first half and the second half (with an odd count the middle
+    seed is left out); each set ranks the candidates by their mean score over it. The τ of
+    the two rankings is how far stand-alone training agrees with itself: the ceiling for any
+    proxy's τ against rankings from that many seeds. Returns :func:`kendall_tau`'s keys plus
+    ``seeds_per_set``.
+    """
+    import numpy as np
+
+    scores = np.asarray(runs, dtype=float)
+    if scores.ndim != 2 or scores.shape[1] < 2:
+        raise ValueError("noise_ceiling: expected one row per candidate and ≥ 2 seeds each, "
+                         f"got shape {scores.shape}")
+    half = scores.shape[1] // 2
+    first, second = scores[:, :half].mean(axis=1), scores[:, -half:].mean(axis=1)
+    return {**kendall_tau(first.tolist(), second.tolist()), "seeds_per_set": half}
