@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true",
                         help="fewer rounds and trials (a smoke test; noisier ratios)")
     args = parser.parse_args(argv)
-    from experiments._common import git_commit, machine, versions
+    from experiments.common import git_commit, machine, versions
 
     started = time.time()
     step_args = ["--rounds", "2", "--steps", "2"] if args.quick else []

@@ -8,7 +8,7 @@ so both searches propose the same architectures in the same order and differ onl
 stopping. Target of seed s: the full search's best val top-1. Reported per search and as the
 median over seeds: trial-epochs and wall seconds until some trial reached the target (every
 epoch any trial finished until then, in completion order: see
-:func:`experiments._common.epoch_events`), and the whole search's cost.
+:func:`experiments.common.searches.epoch_events`), and the whole search's cost.
 
     python -m experiments.asha_vs_full             # ≤ 45 min on 2 cores
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from experiments._common import Experiment, flow, plot_race, race_tables, search_race, write_csv
+from experiments.common import Experiment, flow, plot_race, race_tables, search_race, write_csv
 
 NAME = "asha_vs_full"
 TITLE = "ASHA vs full-budget search: trial-epochs and wall time to the full search's best"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from experiments._common import (
+from experiments.common import (
     COMPARISON_COLUMNS,
     Experiment,
     compare,

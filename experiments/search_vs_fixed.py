@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from experiments._common import (
+from experiments.common import (
     COMPARISON_COLUMNS,
     Experiment,
     build_space,

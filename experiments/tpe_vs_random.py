@@ -6,7 +6,7 @@ TPE starts with ``n_startup_trials`` = 10 random suggestions from its own Random
 the same ones the random search makes with that seed, so the two diverge from trial 11 on.
 Target of seed s: the random search's best val top-1. Reported per search and as the median
 over seeds: trial-epochs and wall seconds until some trial reached it (every epoch any trial
-finished until then, in completion order: see :func:`experiments._common.epoch_events`).
+finished until then, in completion order: see :func:`experiments.common.searches.epoch_events`).
 
     python -m experiments.tpe_vs_random            # ≤ 45 min on 2 cores
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from experiments._common import Experiment, flow, plot_race, race_tables, search_race, write_csv
+from experiments.common import Experiment, flow, plot_race, race_tables, search_race, write_csv
 
 NAME = "tpe_vs_random"
 TITLE = "TPE vs random sampling: trial-epochs and wall time to the random search's best"

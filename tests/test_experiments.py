@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from experiments import asha_vs_full, dysign_vs_rsign, search_vs_fixed, tpe_vs_random
-from experiments._common import ACCURACY_COLUMNS, CONFIGS, local_ray
+from experiments.common import ACCURACY_COLUMNS, CONFIGS, local_ray
 
 DIGITS = {"name": "digits", "subset": 100, "augment": False, "val_fraction": 0.2}
 
