@@ -33,6 +33,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check bnas tests bench experiments
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -168,7 +168,7 @@ def test_dysign_r16_everywhere_adds_only_generators_and_their_size():
     assert dynamic.bops == static.bops and dynamic.params_binary == static.params_binary
     assert dynamic.flops == static.flops + dynamic.generator_flops
     assert dynamic.params_real == static.params_real + dynamic.generator_params
-    # DESIGN.md: 2·ΣC²/r ≈ 0.7 M real parameters ≈ 2.7 MiB.
+    # 2·ΣC²/r ≈ 0.7 M real parameters ≈ 2.7 MiB (docs/architecture.md, cost model).
     assert dynamic.generator_params == pytest.approx(0.7e6, rel=0.03)
     assert dynamic.generator_size_mib == pytest.approx(2.7, rel=0.03)
 

@@ -9,8 +9,8 @@ plus scikit-learn's bundled 8×8 digits, which need no files at all::
     loader = make_loader(splits.train, batch_size=64, shuffle=True, seed=0)
     images, labels = next(iter(loader))  # float (64, 1, 8, 8) normalized, int64 (64,)
 
-Other names take a root folder: ``load_splits("mnist", "../shared/data/mnist")``,
-``load_splits("imagefolder", "../shared/data/tiny-imagenet-10", img_size=64)``.
+Other names take a root folder: ``load_splits("mnist", "data/mnist")``,
+``load_splits("imagefolder", "data/tiny-imagenet-10", img_size=64)``.
 """
 
 from bnas.data._base import Splits

@@ -9,8 +9,8 @@ dim 1) or N×L×D / N×D (channels last); per-channel quantities are broadcast a
   journal version "Boosting Binary Neural Networks via Dynamic Thresholds Learning"):
   :math:`y = \\operatorname{sign}(x - \\tau(x) - \\alpha_c)` with
   :math:`\\tau(x) = W_2\\,\\phi(W_1\\,\\mathrm{pool}(x))`. The paper's equations are not public;
-  this is our reference design (DESIGN.md). ``W_2`` starts at zero, so a fresh DySign equals
-  RSign, and gradients reach τ through the binarizer: ∂y/∂τ = −∂y/∂x.
+  this is our reference design (docs/architecture.md). ``W_2`` starts at zero, so a fresh
+  DySign equals RSign, and gradients reach τ through the binarizer: ∂y/∂τ = −∂y/∂x.
 - :class:`RPReLU` / :class:`DyRPReLU` — ReActNet's shifted PReLU and DyBNN's dynamic shift.
 
 Activation binarization can be switched off (``binarize_activations = False``): the site then
