@@ -736,6 +736,13 @@ class SearchSpace(_Model):
 
         return architecture(self, params)
 
+    def params_of(self, arch: Architecture) -> dict[str, Any]:
+        """The parameters naming ``arch`` (the inverse of :meth:`architecture`); a one-line
+        BnasError when ``arch`` is not a candidate of this space."""
+        from bnas.space.sampling import params_of
+
+        return params_of(self, arch)
+
     def train_settings(self, params: dict[str, Any]) -> dict[str, Any]:
         """A full ``bnas.train.TrainConfig`` dict (data included), sampled values filled in."""
         from bnas.space.sampling import train_settings
