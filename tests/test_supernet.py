@@ -20,6 +20,7 @@ from bnas.supernet import (
     ElasticSign,
     Supernet,
     evaluate_candidate,
+    leading_slice,
     recalibrate_batchnorm,
 )
 
@@ -140,13 +141,24 @@ def test_candidate_and_extracted_model_give_the_same_logits(backbone):
                                      calibration_batches=2, device=torch.device("cpu"))
         assert 0 <= metrics["top1"] <= 1 and "top5" in metrics
         assert not supernet.training and supernet.active == arch
-        with torch.no_grad():
-            outputs[name] = supernet(images)
-            model = supernet.extract(arch)
-            assert type(model) is type(supernet.network) and model.arch == arch
-            assert not model.training
-            difference = (outputs[name] - model(images)).abs().max().item()
+        model = supernet.extract(arch)
+        assert type(model) is type(supernet.network) and model.arch == arch
+        assert not model.training
+        supernet.zero_grad()
+        outputs[name] = supernet(images)
+        logits = model(images)
+        difference = (outputs[name] - logits).abs().max().item()
         assert difference <= 1e-5, f"{name} {arch.summary()}: max |Δ| = {difference:.2e}"
+        # Backward too (binarizer surrogates, sliced generators): the candidate's gradients
+        # are the supernet's, sliced.
+        F.cross_entropy(outputs[name], held_out[0][1]).backward()
+        F.cross_entropy(logits, held_out[0][1]).backward()
+        shared = dict(supernet.network.named_parameters())
+        for key, parameter in model.named_parameters():
+            torch.testing.assert_close(
+                leading_slice(shared[key].grad, parameter.shape), parameter.grad,
+                rtol=1e-4, atol=1e-5, msg=lambda m, key=key, name=name: f"{name}: {key}: {m}")
+        outputs[name] = outputs[name].detach()
     # The candidates compute different functions, so equal logits are not a coincidence.
     names = list(outputs)
     for i, first in enumerate(names):
