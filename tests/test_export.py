@@ -42,7 +42,7 @@ def _evaluate(arch: Architecture, weights: Path, train: dict) -> float:
     from bnas.data import load_splits, make_loader
     from bnas.models import build_model
     from bnas.train.checkpoint import load_model_weights
-    from bnas.train.trainer import evaluate
+    from bnas.train.evaluation import evaluate
 
     data = train["data"]
     splits = load_splits(data["name"], data.get("root"), subset=data.get("subset"),

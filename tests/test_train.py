@@ -143,7 +143,7 @@ def test_timm_teacher_with_checkpoint(tmp_path: Path) -> None:
     import timm
     from safetensors.torch import save_file
 
-    from bnas.train.trainer import load_teacher
+    from bnas.train.distillation import load_teacher
 
     model = timm.create_model("resnet10t", num_classes=10, in_chans=1)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()},
