@@ -190,6 +190,7 @@ class RunRecord:
     # The best epoch's state_dict (CPU copies): a search trial's checkpoint ships it.
     best_weights: dict[str, torch.Tensor] | None = None
     seconds_before: float = 0.0  # time spent by the processes that ran it before this one
+    started: float = field(default_factory=time.perf_counter)  # when this process took over
 
     @classmethod
     def resume(cls, state: dict[str, Any] | None) -> RunRecord:
@@ -206,9 +207,9 @@ class RunRecord:
             seconds_before=float(state.get("seconds", 0.0)),
         )
 
-    def seconds(self, since: float) -> float:
-        """The run's time: before this process, plus from ``since`` (a perf_counter) to now."""
-        return self.seconds_before + time.perf_counter() - since
+    def seconds(self) -> float:
+        """The run's time so far, over every process that ran it."""
+        return self.seconds_before + time.perf_counter() - self.started
 
     def add_epoch(self, metrics: dict[str, Any], model: nn.Module, competes: bool) -> bool:
         """Append ``metrics``; if the epoch ``competes`` for best and beats the best val
@@ -224,8 +225,7 @@ class RunRecord:
         return improved
 
     def checkpoint_state(self, *, epoch: int, phase: str | None, steps_per_epoch: int,
-                         seconds: float, arch: Architecture,
-                         config: TrainConfig) -> dict[str, Any]:
+                         arch: Architecture, config: TrainConfig) -> dict[str, Any]:
         """The JSON part of the checkpoint after ``epoch``: enough to resume from it."""
         return {
             "epoch": epoch,
@@ -233,7 +233,7 @@ class RunRecord:
             "global_step": epoch * steps_per_epoch,
             "best_val_top1": self.best_val_top1,
             "best_epoch": self.best_epoch,
-            "seconds": seconds,
+            "seconds": self.seconds(),
             "history": self.history,
             "rng": {"scheme": "reseeded from (seed, epoch) at every epoch start",
                     "seed": config.seed, "next_epoch": epoch + 1},

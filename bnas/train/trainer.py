@@ -123,9 +123,9 @@ def train(
         if state is not None:
             load_model_weights(model, Path(state["folder"]) / MODEL_FILE, what="resume")
         model.to(device)
-        run = _Run(model, prepared, config, device, cost, out_path, extra)
-        return run.epochs(teacher, state, on_epoch, progress,
-                          start_over=overwrite and state is None)
+        run = _Run(model, prepared, config, device=device, teacher=teacher, state=state,
+                   cost=cost, out_dir=out_path, on_epoch=on_epoch, extra=extra)
+        return run.epochs(progress, start_over=overwrite and state is None)
 
 
 def _build_model(arch: Architecture) -> nn.Module:
@@ -138,80 +138,92 @@ def _build_model(arch: Architecture) -> nn.Module:
 
 
 class _Run:
-    """The epoch loop of :func:`train` over a built model, on validated input."""
+    """The epoch loop of :func:`train`: a built model on validated input, its record so far."""
 
-    def __init__(self, model: nn.Module, prepared: PreparedData, config: TrainConfig,
-                 device: torch.device, cost: dict[str, Any], out_dir: Path | None,
+    def __init__(self, model: nn.Module, prepared: PreparedData, config: TrainConfig, *,
+                 device: torch.device, teacher: nn.Module | None, state: dict[str, Any] | None,
+                 cost: dict[str, Any], out_dir: Path | None, on_epoch: OnEpoch | None,
                  extra: dict[str, Any]) -> None:
         self.model, self.prepared, self.config, self.device = model, prepared, config, device
-        self.cost, self.out_dir, self.extra = cost, out_dir, extra
+        self.teacher, self.cost, self.out_dir, self.on_epoch = teacher, cost, out_dir, on_epoch
+        self.extra = extra
+        splits = prepared.splits
+        self.steps_per_epoch, self.drop_last = batches_per_epoch(len(splits.train),
+                                                                 config.batch_size)
+        self.val_loader = eval_loader(splits.val, config)
+        self.start_epoch = int(state["epoch"]) + 1 if state else 1
+        self.optimizer = build_optimizer(model, config)
+        if state is not None and phase_of(config, self.start_epoch) == state.get("phase"):
+            load_optimizer_state(self.optimizer, state["folder"])  # at the switch: fresh state
+        self.record = RunRecord.resume(state)
 
-    def epochs(self, teacher: nn.Module | None, state: dict[str, Any] | None,
-               on_epoch: OnEpoch | None, progress: bool, start_over: bool) -> TrainResult:
-        """Epochs after the checkpoint ``state`` (all without one) to ``config.epochs``."""
-        model, config, splits = self.model, self.config, self.prepared.splits
-        steps_per_epoch, drop_last = batches_per_epoch(len(splits.train), config.batch_size)
-        start_epoch = int(state["epoch"]) + 1 if state else 1
-        record = RunRecord.resume(state)
-        optimizer = build_optimizer(model, config)
-        if state is not None and phase_of(config, start_epoch) == state.get("phase"):
-            load_optimizer_state(optimizer, state["folder"])  # at the step switch: fresh state
-
+    def epochs(self, progress: bool, start_over: bool) -> TrainResult:
+        """Train from ``start_epoch`` to the last epoch; test if asked; the result."""
+        config, steps = self.config, self.steps_per_epoch
         if self.out_dir is not None:  # from here on, the output folder exists
             open_run_folder(self.out_dir, self.prepared.arch, config, start_over)
         board = TensorBoardLog(self.out_dir / TENSORBOARD_DIR if self.out_dir else None)
-        val_loader = eval_loader(splits.val, config)
-        bar = ProgressBar(progress, config.epochs * steps_per_epoch,
-                          (start_epoch - 1) * steps_per_epoch)
-        started = time.perf_counter()
+        bar = ProgressBar(progress, config.epochs * steps, (self.start_epoch - 1) * steps)
         try:
-            for epoch in range(start_epoch, config.epochs + 1):
-                phase = phase_of(config, epoch)
-                if epoch == start_epoch:
-                    enter_phase(model, phase)
-                elif phase != phase_of(config, epoch - 1):  # the step switch: reset state
-                    enter_phase(model, phase)
-                    optimizer = build_optimizer(model, config)
-                epoch_started = time.perf_counter()
-                stats = train_epoch(
-                    model, epoch_loader(splits.train, config, epoch, drop_last), optimizer,
-                    config, device=self.device, epoch=epoch, steps_per_epoch=steps_per_epoch,
-                    teacher=teacher, progress=bar,
-                )
-                val = validate(model, val_loader, self.device, splits.info.num_classes, epoch)
-                metrics = epoch_metrics(epoch, phase, stats, val,
-                                        time.perf_counter() - epoch_started)
-                improved = record.add_epoch(metrics, model,
-                                            competes=phase != REAL_WEIGHTS_PHASE)
+            for epoch in range(self.start_epoch, config.epochs + 1):
+                self._begin_epoch(epoch)
+                metrics = self._train_and_validate(epoch, bar)
                 bar.end_epoch(metrics)
                 board.log(metrics, epoch)
-                if self.out_dir is not None and improved:
-                    save_best(self.out_dir, model, self.prepared.arch)
-                checkpoint_state = record.checkpoint_state(
-                    epoch=epoch, phase=phase, steps_per_epoch=steps_per_epoch,
-                    seconds=record.seconds(started), arch=self.prepared.arch, config=config,
-                )
-                checkpoint_epoch(self.out_dir / LAST_DIR if self.out_dir else None, model,
-                                 optimizer, checkpoint_state, record.best_weights, on_epoch,
-                                 metrics)
+                self._keep(metrics)
         except TrainingDiverged as diverged:
-            diverged.result = self.result(record, "diverged", record.seconds(started))
+            diverged.result = self.result("diverged")
             raise
         finally:
             bar.close()
             board.close()
-
         test = None
         if config.eval_test:
-            test = evaluate(model, eval_loader(splits.test, config), self.device,
-                            splits.info.num_classes)
-        return self.result(record, "completed", record.seconds(started), test)
+            test = evaluate(self.model, eval_loader(self.prepared.splits.test, config),
+                            self.device, self.prepared.info.num_classes)
+        return self.result("completed", test)
 
-    def result(self, record: RunRecord, status: str, seconds: float,
-               test: dict[str, float] | None = None) -> TrainResult:
+    def _begin_epoch(self, epoch: int) -> None:
+        """Binarize as the epoch's phase says; at the two-step switch, reset the optimizer
+        (Adam's moments of real weights say little about latent binary ones)."""
+        phase = phase_of(self.config, epoch)
+        if epoch == self.start_epoch:
+            enter_phase(self.model, phase)
+        elif phase != phase_of(self.config, epoch - 1):
+            enter_phase(self.model, phase)
+            self.optimizer = build_optimizer(self.model, self.config)
+
+    def _train_and_validate(self, epoch: int, bar: ProgressBar) -> dict[str, Any]:
+        started = time.perf_counter()
+        splits = self.prepared.splits
+        stats = train_epoch(
+            self.model, epoch_loader(splits.train, self.config, epoch, self.drop_last),
+            self.optimizer, self.config, device=self.device, epoch=epoch,
+            steps_per_epoch=self.steps_per_epoch, teacher=self.teacher, progress=bar,
+        )
+        val = validate(self.model, self.val_loader, self.device, splits.info.num_classes, epoch)
+        return epoch_metrics(epoch, phase_of(self.config, epoch), stats, val,
+                             time.perf_counter() - started)
+
+    def _keep(self, metrics: dict[str, Any]) -> None:
+        """Record the epoch, save ``best/`` when it improved, checkpoint, call ``on_epoch``."""
+        epoch = metrics["epoch"]
+        phase = phase_of(self.config, epoch)
+        improved = self.record.add_epoch(metrics, self.model, competes=phase != REAL_WEIGHTS_PHASE)
+        if improved and self.out_dir is not None:
+            save_best(self.out_dir, self.model, self.prepared.arch)
+        state = self.record.checkpoint_state(epoch=epoch, phase=phase,
+                                             steps_per_epoch=self.steps_per_epoch,
+                                             arch=self.prepared.arch, config=self.config)
+        checkpoint_epoch(self.out_dir / LAST_DIR if self.out_dir else None, self.model,
+                         self.optimizer, state, self.record.best_weights, self.on_epoch, metrics)
+
+    def result(self, status: str, test: dict[str, float] | None = None) -> TrainResult:
+        record = self.record
         return TrainResult(
             status=status, history=record.history, best_val_top1=record.best_val_top1,
             best_epoch=record.best_epoch, final=record.history[-1] if record.history else {},
-            seconds=seconds, cost=self.cost, arch=self.prepared.arch, config=self.config,
-            test=test, out_dir=self.out_dir, dataset=self.prepared.splits.name, extra=self.extra,
+            seconds=record.seconds(), cost=self.cost, arch=self.prepared.arch,
+            config=self.config, test=test, out_dir=self.out_dir,
+            dataset=self.prepared.splits.name, extra=self.extra,
         )
