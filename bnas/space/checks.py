@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 # Costs bnas.profile knows before training (fixed per architecture: objectives, never ASHA's).
 COST_METRICS = ("ops", "bops", "flops", "size_mib", "params")
+# What scoring a candidate with inherited weights measures (bnas.supernet.evaluate_candidate).
+ONESHOT_METRICS = ("val_top1", "val_top5", "val_loss")
 
 
 def check_backbone_and_data(space: SearchSpace) -> None:
@@ -65,7 +67,12 @@ def check_backbone_and_data(space: SearchSpace) -> None:
 
 def check_strategy(space: SearchSpace) -> None:
     """``supernet:`` / ``evaluate:`` belong to a one-shot search, ``num_samples`` to a
-    multi-trial one; a one-shot search gets both sections filled with their defaults."""
+    multi-trial one; a one-shot search gets both sections filled with their defaults.
+
+    A one-shot search searches architectures only: the supernet and every retrained candidate
+    train with one recipe, so ``train:`` may not sample (a sampled value would need a rule
+    to pick one, which would silently decide what the user left open), and its objectives
+    are what a candidate's inherited-weight scoring measures, plus costs."""
     search = space.search
     if search.strategy == "multitrial":
         for key in ("supernet", "evaluate"):
@@ -79,6 +86,20 @@ def check_strategy(space: SearchSpace) -> None:
             "a one-shot search trains one supernet: set search.evaluate.candidates (how many "
             "to score) and search.evaluate.top_k (how many to retrain) instead",
         )
+    for key, dist in space.train.sampled.items():
+        raise LocatedError(
+            ("train", key, dist.kind),
+            "a one-shot search trains one supernet with one recipe and retrains its "
+            f"candidates with it: give {key} one value (search it with strategy: multitrial)",
+        )
+    for metric in search.objectives:
+        if metric not in ONESHOT_METRICS + COST_METRICS:
+            raise LocatedError(
+                ("search", "objectives", metric),
+                f"a one-shot search scores candidates on the validation split with inherited "
+                f"weights: {metric!r} is not measured there; valid: "
+                f"{', '.join(ONESHOT_METRICS + COST_METRICS)}",
+            )
     supernet = search.supernet = search.supernet or SupernetSettings()
     search.evaluate = search.evaluate or EvaluateSettings()
     if supernet.sampling == "sandwich" and supernet.candidates_per_step < 2:
