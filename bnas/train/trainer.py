@@ -69,6 +69,7 @@ def train(
     out_dir: str | Path | None = None,
     on_epoch: OnEpoch | None = None,
     resume_from: str | Path | None = None,
+    init_weights: str | Path | None = None,
     progress: bool = True,
     overwrite: bool = False,
 ) -> TrainResult:
@@ -84,6 +85,10 @@ def train(
     ``on_epoch`` returns when there is no ``out_dir``) and is what ``resume_from`` takes.
     ``overwrite`` allows an ``out_dir`` holding a previous run (its checkpoints, best model,
     TensorBoard curves and summary are removed first).
+
+    ``init_weights``: a safetensors state_dict of ``arch`` (e.g. a candidate extracted from a
+    one-shot supernet) to start from instead of the seeded initialisation (warm start); the
+    rest of the run is unchanged. A resumed run ignores it: its checkpoint holds the weights.
 
     Raises :class:`TrainingDiverged` (with ``.result``) when the loss becomes NaN/inf.
     """
@@ -120,6 +125,9 @@ def train(
             teacher.to(device)
         if state is not None:
             load_model_weights(model, Path(state["folder"]) / MODEL_FILE, what="resume")
+        elif init_weights is not None:
+            load_model_weights(model, init_weights, what="init_weights")
+            extra["init_weights"] = str(init_weights)
         model.to(device)
         run = _Run(model, prepared, config, device=device, teacher=teacher, state=state,
                    cost=cost, out_dir=out_path, on_epoch=on_epoch, extra=extra)
