@@ -69,10 +69,9 @@ def check_strategy(space: SearchSpace) -> None:
     """``supernet:`` / ``evaluate:`` belong to a one-shot search, ``num_samples`` to a
     multi-trial one; a one-shot search gets both sections filled with their defaults.
 
-    A one-shot search searches architectures only: the supernet and every retrained candidate
-    train with one recipe, so ``train:`` may not sample (a sampled value would need a rule
-    to pick one, which would silently decide what the user left open), and its objectives
-    are what a candidate's inherited-weight scoring measures, plus costs."""
+    A one-shot search searches architectures only (the supernet and every retrained
+    candidate train with one recipe, sampled settings at their central value), and its
+    objectives are what a candidate's inherited-weight scoring measures, plus costs."""
     search = space.search
     if search.strategy == "multitrial":
         for key in ("supernet", "evaluate"):
@@ -85,12 +84,6 @@ def check_strategy(space: SearchSpace) -> None:
             ("search", "num_samples"),
             "a one-shot search trains one supernet: set search.evaluate.candidates (how many "
             "to score) and search.evaluate.top_k (how many to retrain) instead",
-        )
-    for key, dist in space.train.sampled.items():
-        raise LocatedError(
-            ("train", key, dist.kind),
-            "a one-shot search trains one supernet with one recipe and retrains its "
-            f"candidates with it: give {key} one value (search it with strategy: multitrial)",
         )
     for metric in search.objectives:
         if metric not in ONESHOT_METRICS + COST_METRICS:
@@ -171,7 +164,10 @@ def check_search(space: SearchSpace) -> None:
                 f"{asha.grace_period} exceeds train.epochs ({epochs}): ASHA would never stop "
                 "a trial",
             )
-    if search.algorithm == "grid":
+    if search.algorithm == "grid" and search.strategy == "oneshot":
+        # the grid is what the supernet's search scores: every architecture at most once
+        search.evaluate.candidates = min(search.evaluate.candidates, space.size())
+    elif search.algorithm == "grid":
         for key, dist in space.train.sampled.items():
             if not dist.is_discrete:
                 raise LocatedError(
@@ -180,9 +176,7 @@ def check_search(space: SearchSpace) -> None:
                     "{choice: [...]} or {int: [lo, hi]}",
                 )
         points = space.size() * (space.hyperparameter_combinations() or 1)
-        if search.strategy == "oneshot":  # the grid is what the supernet's search scores
-            search.evaluate.candidates = min(search.evaluate.candidates, points)
-        elif search.num_samples is None:
+        if search.num_samples is None:
             search.num_samples = points
         elif search.num_samples > points:
             raise LocatedError(
