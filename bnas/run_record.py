@@ -4,7 +4,10 @@ A search (multi-trial or one-shot) ends by writing a :class:`RunRecord`; export,
 retraining and the experiments read it back through :meth:`RunRecord.load`, which validates
 it, so a damaged or foreign file is one located line, never a traceback deep inside a room.
 Its trials are :class:`TrialRecord` s (optuna's ``FrozenTrial`` plays this part for a
-study): plain data with the status vocabulary declared once here.
+study): plain data with the status vocabulary declared once here. A one-shot search adds
+:class:`OneShotRecord`: its trials are the candidates it retrained stand-alone (each with
+``metrics["supernet_val_top1"]``, its accuracy with inherited weights), and the record says
+what each phase cost.
 
 =============  ===========================================================================
 status         meaning
@@ -103,8 +106,57 @@ class TrialRecord(_Record):
         return Architecture.from_dict(self.arch, source=f"trial {self.trial_id} arch")
 
 
+ONESHOT_PHASES: tuple[str, ...] = ("supernet", "search", "retrain")
+# The metric a one-shot trial carries beside its stand-alone ones: the candidate's val_top1
+# with inherited supernet weights (after BatchNorm recalibration).
+SUPERNET_METRIC = "supernet_val_top1"
+
+
+class PhaseCost(_Record):
+    """What one phase of a one-shot search cost.
+
+    ``candidate_epochs``: one candidate-epoch is one candidate's forward and backward pass
+    over the training data (a supernet step that trains 4 candidates costs 4). Scoring
+    candidates only runs forward passes; it is counted as if each were a forward and
+    backward pass over as many images (an upper bound). ``seconds``: wall time, summed over
+    every process that ran the phase (a resumed run adds up).
+    """
+
+    candidate_epochs: float = 0.0
+    seconds: float = 0.0
+
+
+class OneShotRecord(_Record):
+    """The one-shot part of a run: supernet, candidate search and retraining.
+
+    Paths are relative to the run directory. ``kendall_tau`` / ``kendall_p``: rank agreement
+    between the retrained candidates' supernet and stand-alone val top-1
+    (:func:`bnas.rank_agreement.kendall_tau`; None with fewer than two).
+    """
+
+    supernet_checkpoint: str
+    candidates_file: str
+    candidates_scored: int
+    candidates_over_budget: int
+    retrain: Literal["top_k", "pareto"]
+    warm_start: bool
+    standalone_epochs: int  # one stand-alone training (train.epochs): what the total compares to
+    phases: dict[str, PhaseCost]
+    kendall_tau: float | None = None
+    kendall_p: float | None = None
+
+    @property
+    def total(self) -> PhaseCost:
+        """Every phase together."""
+        return PhaseCost(
+            candidate_epochs=sum(cost.candidate_epochs for cost in self.phases.values()),
+            seconds=sum(cost.seconds for cost in self.phases.values()),
+        )
+
+
 class RunRecord(_Record):
-    """A finished run: every trial, the best one per objective and overall, the Pareto set."""
+    """A finished run: every trial, the best one per objective and overall, the Pareto set;
+    for a one-shot search also its :class:`OneShotRecord`."""
 
     name: str
     objectives: dict[str, Mode]
@@ -115,14 +167,16 @@ class RunRecord(_Record):
     best: TrialRecord | None = None
     best_per_objective: dict[str, str] = Field(default_factory=dict)
     pareto: list[str] = Field(default_factory=list)
+    oneshot: OneShotRecord | None = None
 
     @classmethod
     def from_trials(
-        cls, name: str, objectives: dict[str, str], trials: Iterable[TrialRecord | dict[str, Any]]
+        cls, name: str, objectives: dict[str, str], trials: Iterable[TrialRecord | dict[str, Any]],
+        oneshot: OneShotRecord | dict[str, Any] | None = None,
     ) -> RunRecord:
         """The record of ``trials``: best trial per objective, overall best (the first
         objective's) and the Pareto set of trained trials (over the objectives, or accuracy vs
-        OPs when there is one objective)."""
+        OPs when there is one objective); ``oneshot`` for a one-shot search."""
         records = [t if isinstance(t, TrialRecord) else TrialRecord.model_validate(t)
                    for t in trials]
         trained = [t for t in records if t.trained]
@@ -146,6 +200,7 @@ class RunRecord(_Record):
             best=next((t for t in records if t.trial_id == best_id), None),
             best_per_objective=best_per_objective,
             pareto=[trained[i].trial_id for i in front],
+            oneshot=oneshot,
         )
 
     # -- views --------------------------------------------------------------------------------
