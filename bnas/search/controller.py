@@ -134,6 +134,110 @@ def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
+# -- pieces both strategies use (bnas.search.oneshot retrains its candidates with them) -------
+
+
+def run_directory(name: str, storage: str | Path, resume: bool) -> tuple[Path, Path]:
+    """``(storage path, run directory)``, both absolute. A new run refuses a run directory
+    that holds anything; ``resume`` requires one that holds a run."""
+    storage_path = Path(storage).expanduser().resolve()
+    run_dir = storage_path / name
+    if resume and not (run_dir / SPACE_FILE).is_file():
+        raise BnasError(f"--resume: no run to resume at {run_dir}")
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise BnasError(
+            f"{run_dir} already holds a run; use --resume to continue it or --name for a new one"
+        )
+    return storage_path, run_dir
+
+
+def write_space(space: Any, run_dir: Path) -> None:
+    """Keep the space as given (and its ``--set`` overrides) in a new run directory."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / SPACE_FILE).write_text(space.source_text)
+    if space.overrides:
+        (run_dir / OVERRIDES_FILE).write_text(yaml.safe_dump(space.overrides))
+
+
+def trial_threads(space: Any) -> int:
+    """Torch threads of a trial (or an evaluation worker): its CPUs, rounded down, ≥ 1."""
+    return max(1, int(space.search.resources_per_trial.cpu))
+
+
+def trial_resources(space: Any) -> dict[str, float]:
+    """Ray resources of one trial (or one evaluation worker)."""
+    resources = space.search.resources_per_trial
+    return {"cpu": resources.cpu, "gpu": resources.gpu}
+
+
+def tune_trainable(space: Any) -> Any:
+    """:func:`run_trial` with the space bound and the trial's resources."""
+    from ray import tune
+
+    return tune.with_resources(
+        tune.with_parameters(run_trial, space=space, threads=trial_threads(space)),
+        trial_resources(space),
+    )
+
+
+def make_scheduler(space: Any) -> Any:
+    """ASHA over epochs (``search.scheduler.asha``), or FIFO: every trial runs to the end."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    asha = space.search.scheduler.asha
+    if asha is None:
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        metric=asha.metric,
+        mode=asha.mode,
+        max_t=space.epochs,
+        grace_period=asha.grace_period,
+        reduction_factor=asha.reduction_factor,
+    )
+
+
+def tune_config(space: Any, search_alg: Any, num_samples: int) -> Any:
+    """Ray Tune's settings for ``num_samples`` trials suggested by ``search_alg``: the
+    space's scheduler and concurrency, workers reused between trials, trials named
+    ``trial_<id>``."""
+    from ray import tune
+
+    return tune.TuneConfig(
+        search_alg=search_alg,
+        scheduler=make_scheduler(space),
+        num_samples=num_samples,
+        max_concurrent_trials=space.search.max_concurrent,
+        reuse_actors=True,
+        trial_name_creator=_trial_name,
+        trial_dirname_creator=_trial_name,
+    )
+
+
+def tune_run_config(name: str, storage_path: Path, printer: ProgressPrinter) -> Any:
+    """The experiment ``storage_path/name``: no retries, one checkpoint kept per trial,
+    progress lines from ``printer`` instead of Ray's tables."""
+    from ray import tune
+
+    return tune.RunConfig(
+        name=name,
+        storage_path=str(storage_path),
+        failure_config=tune.FailureConfig(max_failures=0),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        callbacks=[_tune_callback(printer)],
+        verbose=0,
+    )
+
+
+def restore_tuner(run_dir: Path, trainable: Any) -> Any:
+    """The interrupted experiment in ``run_dir``: finished trials kept, unfinished ones
+    continued from their last checkpoint."""
+    from ray import tune
+
+    return tune.Tuner.restore(str(run_dir), trainable, resume_unfinished=True,
+                              resume_errored=False)
+
+
 def load_run_space(run_dir: Path) -> Any:
     """The space a run was started with: its ``space.yaml`` plus the ``--set`` overrides."""
     from bnas.space import load_space
@@ -156,20 +260,14 @@ def run_search(
     The run directory is ``storage/name`` (``name`` defaults to the space's name). A new run
     refuses an existing run directory; ``resume=True`` requires one.
     """
-    name = name or space.name
-    storage_path = Path(storage).expanduser().resolve()
-    run_dir = storage_path / name
-    has_run = (run_dir / SPACE_FILE).is_file()
-    if resume and not has_run:
-        raise BnasError(f"--resume: no run to resume at {run_dir}")
-    if not resume and run_dir.exists() and any(run_dir.iterdir()):
-        raise BnasError(
-            f"{run_dir} already holds a run; use --resume to continue it or --name for a new one"
-        )
+    if space.search.strategy == "oneshot":
+        from bnas.search.oneshot import run_oneshot
 
+        return run_oneshot(space, name=name, storage=storage, address=address, resume=resume)
+    name = name or space.name
+    storage_path, run_dir = run_directory(name, storage, resume)
     search = space.search
-    resources = {"cpu": search.resources_per_trial.cpu, "gpu": search.resources_per_trial.gpu}
-    threads = max(1, int(resources["cpu"]))
+    threads = trial_threads(space)
     epochs = space.epochs
 
     # The first sample is profiled in this process: import torch and the models while Ray
@@ -180,34 +278,18 @@ def run_search(
         warm_up.join()
         import optuna
         from ray import tune
-        from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
         from ray.tune.search.optuna import OptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        trainable = tune.with_resources(
-            tune.with_parameters(run_trial, space=space, threads=threads), resources
-        )
+        trainable = tune_trainable(space)
         printer = ProgressPrinter(epochs, search.num_samples)
-        run_config = tune.RunConfig(
-            name=name,
-            storage_path=str(storage_path),
-            failure_config=tune.FailureConfig(max_failures=0),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[_tune_callback(printer)],
-            verbose=0,
-        )
         if resume:
             if not tune.Tuner.can_restore(str(run_dir)):
                 raise BnasError(f"--resume: {run_dir} has no Ray Tune experiment state")
             print(f"resuming {run_dir}", flush=True)
-            tuner = tune.Tuner.restore(
-                str(run_dir), trainable, resume_unfinished=True, resume_errored=False
-            )
+            tuner = restore_tuner(run_dir, trainable)
         else:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / SPACE_FILE).write_text(space.source_text)
-            if space.overrides:
-                (run_dir / OVERRIDES_FILE).write_text(yaml.safe_dump(space.overrides))
+            write_space(space, run_dir)
             objectives = dict(search.objectives)
             metrics, modes = list(objectives), list(objectives.values())
             searcher = OptunaSearch(
@@ -218,29 +300,10 @@ def run_search(
                 storage=optuna.storages.RDBStorage(f"sqlite:///{run_dir / STUDY_FILE}"),
                 study_name=name,
             )
-            scheduler = FIFOScheduler()
-            if search.scheduler.asha is not None:
-                asha = search.scheduler.asha
-                scheduler = ASHAScheduler(
-                    time_attr="training_iteration",
-                    metric=asha.metric,
-                    mode=asha.mode,
-                    max_t=epochs,
-                    grace_period=asha.grace_period,
-                    reduction_factor=asha.reduction_factor,
-                )
             tuner = tune.Tuner(
                 trainable,
-                tune_config=tune.TuneConfig(
-                    search_alg=searcher,
-                    scheduler=scheduler,
-                    num_samples=search.num_samples,
-                    max_concurrent_trials=search.max_concurrent,
-                    reuse_actors=True,
-                    trial_name_creator=_trial_name,
-                    trial_dirname_creator=_trial_name,
-                ),
-                run_config=run_config,
+                tune_config=tune_config(space, searcher, search.num_samples),
+                run_config=tune_run_config(name, storage_path, printer),
             )
         print(
             f"search {name}: {search.num_samples} trials, {search.max_concurrent} at a time, "

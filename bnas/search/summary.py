@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from bnas.run_record import RunRecord, json_value
+from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, INIT_WEIGHTS_KEY
 
 # Config entries the controller adds beside the sampled parameters.
-_NOT_SAMPLED = {"cost", "feasible", "arch", "arch_id", "optuna_number"}
+_NOT_SAMPLED = {COST_KEY, FEASIBLE_KEY, "arch", "arch_id", "optuna_number", INIT_WEIGHTS_KEY}
 COST_KEYS = (
     "ops", "bops", "flops", "params_binary", "params_real", "size_mib",
     "generator_flops", "generator_params", "generator_size_mib",
@@ -77,7 +78,12 @@ def _error_line(error: BaseException | None) -> str | None:
 
 
 def summarize(results: Any, space: Any, run_dir: Path, threads: int) -> dict[str, Any]:
-    """Turn Ray Tune's ResultGrid into the summary dict (see module docstring).
+    """Turn Ray Tune's ResultGrid into the summary dict (see module docstring)."""
+    return build_summary(space, trial_records(results, space, run_dir, threads))
+
+
+def trial_records(results: Any, space: Any, run_dir: Path, threads: int) -> list[dict[str, Any]]:
+    """Ray Tune's ResultGrid as run-record trials, in Optuna's order (see module docstring).
 
     ``threads`` is what each trial trained with: with it, a trial's ``config.train`` repeats
     the trial exactly (CPU results depend on the thread count).
@@ -124,13 +130,15 @@ def summarize(results: Any, space: Any, run_dir: Path, threads: int) -> dict[str
             }
         )
     trials.sort(key=lambda trial: (trial["number"] is None, trial["number"], trial["path"]))
-    return build_summary(space, trials)
+    return trials
 
 
-def build_summary(space: Any, trials: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run record of ``trials`` as plain data (best per objective, best, Pareto set)."""
+def build_summary(space: Any, trials: list[dict[str, Any]],
+                  oneshot: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run record of ``trials`` as plain data (best per objective, best, Pareto set; the
+    :class:`~bnas.run_record.OneShotRecord` of a one-shot search)."""
     objectives = dict(space.search.objectives)
-    return RunRecord.from_trials(space.name, objectives, trials).to_dict()
+    return RunRecord.from_trials(space.name, objectives, trials, oneshot=oneshot).to_dict()
 
 
 def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:

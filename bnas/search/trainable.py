@@ -11,6 +11,8 @@ from typing import Any
 
 COST_KEY = "cost"
 FEASIBLE_KEY = "feasible"
+# A one-shot search's retraining: weights to start from (a supernet's candidate), or None.
+INIT_WEIGHTS_KEY = "init_weights"
 
 
 def run_trial(config: dict[str, Any], space: Any = None, threads: int = 1) -> None:
@@ -43,7 +45,8 @@ def run_trial(config: dict[str, Any], space: Any = None, threads: int = 1) -> No
 
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
-        train(arch, train_config, on_epoch=on_epoch, progress=False)
+        train(arch, train_config, on_epoch=on_epoch, init_weights=config.get(INIT_WEIGHTS_KEY),
+              progress=False)
         return
     with checkpoint.as_directory() as resume_dir:
         train(arch, train_config, on_epoch=on_epoch, resume_from=resume_dir, progress=False)
