@@ -4,6 +4,8 @@ A search run directory (``runs/NAME/``)::
 
     space.yaml  overrides.yaml  study.db  summary.json  trial_*/  export/  report/
 
+and, for a one-shot search, ``supernet/`` (``epoch_NNNN/`` checkpoints, ``history.json``).
+
 A training run folder (``bnas train --out DIR``, a search trial's checkpoint, an export)::
 
     arch.yaml  config.yaml  summary.json  best/model.safetensors  last/  tb/
@@ -22,6 +24,8 @@ SUMMARY_FILE = "summary.json"
 EXPORT_DIR = "export"
 REPORT_DIR = "report"
 REPORT_FILE = "report.md"
+SUPERNET_DIR = "supernet"  # a one-shot search's supernet training (Ray Train's run folder)
+SUPERNET_HISTORY_FILE = "history.json"  # in SUPERNET_DIR: every epoch of every worker
 
 # -- a training run folder
 ARCH_FILE = "arch.yaml"

@@ -172,8 +172,10 @@ def _check_identity(state: dict[str, Any], space: SearchSpace, keys: tuple[str, 
 
 
 def data_parallel_shard() -> Shard:
-    """(rank, world size) when a torch.distributed process group is initialized, else None."""
-    if dist.is_available() and dist.is_initialized():
+    """(rank, world size) when a torch.distributed process group of two or more processes is
+    initialized, else None: a group of one (Ray Train with one worker) trains exactly as a
+    plain process does, with the same numbers."""
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         return dist.get_rank(), dist.get_world_size()
     return None
 
