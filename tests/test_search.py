@@ -1,24 +1,25 @@
 """End-to-end searches with a real Ray: local, on a 2-node loopback cluster, killed and resumed.
 
 Each search is the real CLI in a subprocess (``python -m bnas search``), on the digits demo
-space shrunk with ``--set`` so the whole file runs in a few minutes on 2 cores. Every Ray
-process these tests start lives under one private temp dir (``RAY_TMPDIR``), and teardown
-ends exactly those processes: ``ray stop`` would also end other Ray clusters on the machine.
+space shrunk with ``--set`` so the whole file runs in a few minutes on 2 cores; a one-shot
+supernet trains on Ray Train through ``tests/supernet_ray_driver.py``, in a subprocess too.
+Every Ray process these tests start lives under one private temp dir (``RAY_TMPDIR``, see
+``tests/private_ray.py``), and teardown ends exactly those processes: ``ray stop`` would also
+end other Ray clusters on the machine.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
+from private_ray import HEAD_IP, WORKER_IP, PrivateRay
 
 from bnas.pareto import pareto_front
 
@@ -27,12 +28,8 @@ DEMO = REPO / "search_spaces" / "demo_digits.yaml"
 pytestmark = pytest.mark.slow
 
 
-# Short: Ray puts Unix sockets below it, and their paths may not exceed 107 bytes.
-RAY_TMP = tempfile.mkdtemp(prefix="bnas-ray-", dir="/tmp")
-
-
-def ray_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": RAY_TMP, **extra}
+RAY = PrivateRay()
+ray_env, ray_stop = RAY.env, RAY.stop
 
 
 def bnas(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -42,31 +39,10 @@ def bnas(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
-def ray_stop() -> None:
-    """SIGKILL every process started with this module's ``RAY_TMPDIR`` (its environment or
-    command line names the temp dir; Ray renames some processes, e.g. ``ray::DashboardAgent``,
-    but they inherit the environment)."""
-    marker = RAY_TMP.encode()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            if marker in (proc / "environ").read_bytes() or marker in (
-                proc / "cmdline"
-            ).read_bytes():
-                os.kill(int(proc.name), signal.SIGKILL)
-        except OSError:
-            continue
-    time.sleep(1)
-    # A dead cluster's address file would make the next `ray start` / ray.init look for it.
-    Path(RAY_TMP, "ray", "ray_current_cluster").unlink(missing_ok=True)
-
-
 @pytest.fixture(scope="module", autouse=True)
 def no_ray_left_behind():
     yield
-    ray_stop()
-    shutil.rmtree(RAY_TMP, ignore_errors=True)
+    RAY.remove()
 
 
 SMALL = [
@@ -187,37 +163,79 @@ def test_sigkill_then_resume_keeps_completed_trials_exactly_once(tmp_path):
     assert all(t["status"] == "completed" for t in summary["trials"])
 
 
-def test_two_node_loopback_cluster_runs_trials_on_both_nodes(tmp_path):
-    ray = str(Path(sys.executable).with_name("ray"))
-    # Token auth: joining nodes fail with InvalidAuthToken without it. Multi-node on: a library
-    # caller may have set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, which makes worker nodes refuse.
-    env = ray_env(RAY_AUTH_MODE="token", RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="1")
-    ray_stop()
-    head = subprocess.run(
-        [ray, "start", "--head", "--node-ip-address=127.0.0.2", "--port=6399", "--num-cpus=1",
-         "--object-store-memory=200000000", "--include-dashboard=false",
-         "--disable-usage-stats"],
-        capture_output=True, text=True, env=env, timeout=180,
+@pytest.fixture(scope="module")
+def two_node_cluster():
+    """A real 2-node Ray cluster on loopback addresses, shared by the tests that need one."""
+    with RAY.two_node_cluster(port=6399) as cluster:
+        yield cluster
+
+
+def test_two_node_loopback_cluster_runs_trials_on_both_nodes(two_node_cluster, tmp_path):
+    address, env = two_node_cluster
+    done = bnas(
+        "search", str(DEMO), "--storage", str(tmp_path), "--name", "cluster",
+        "--address", address, "--set", "search.num_samples=4",
+        "--set", "train.epochs=2", "--set", "search.scheduler=none", env=env,
     )
-    assert head.returncode == 0, head.stderr[-2000:]
-    try:
-        worker = subprocess.run(
-            [ray, "start", "--address=127.0.0.2:6399", "--node-ip-address=127.0.0.3",
-             "--num-cpus=1", "--object-store-memory=200000000", "--disable-usage-stats"],
-            capture_output=True, text=True, env=env, timeout=180,
-        )
-        assert worker.returncode == 0, worker.stderr[-2000:]
-        done = bnas(
-            "search", str(DEMO), "--storage", str(tmp_path), "--name", "cluster",
-            "--address", "127.0.0.2:6399", "--set", "search.num_samples=4",
-            "--set", "train.epochs=2", "--set", "search.scheduler=none", env=env,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        summary = json.loads((tmp_path / "cluster" / "summary.json").read_text())
-        assert len(summary["trials"]) == 4
-        assert {t["node_ip"] for t in summary["trials"]} == {"127.0.0.2", "127.0.0.3"}
-    finally:
-        ray_stop()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads((tmp_path / "cluster" / "summary.json").read_text())
+    assert len(summary["trials"]) == 4
+    assert {t["node_ip"] for t in summary["trials"]} == {HEAD_IP, WORKER_IP}
+
+
+# A one-shot space whose supernet trains with two data-parallel Ray Train workers.
+SUPERNET_SPACE = """\
+name: two-workers
+backbone: {name: reactnet_a, preset: tiny}
+space:
+  blocks: {threshold: [static, dynamic], rd_ratio: [2, 4]}
+  overrides: {"0": {threshold: static}}
+data: {name: digits, subset: 30}
+train: {epochs: 2, batch_size: 16, lr: 0.005}
+search:
+  strategy: oneshot
+  supernet: {sampling: sandwich, candidates_per_step: 3, workers: 2}
+  evaluate: {bn_batches: 2}
+"""
+
+
+def test_supernet_trains_with_two_ray_train_workers_one_per_node(two_node_cluster, tmp_path):
+    from bnas.space import load_space
+    from bnas.supernet import load_supernet
+
+    address, env = two_node_cluster
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(SUPERNET_SPACE)
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tests" / "supernet_ray_driver.py"), str(space_file),
+         str(run_dir), "--address", address],
+        capture_output=True, text=True, timeout=600, env=env, cwd=REPO,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    attempt = json.loads(done.stdout.strip().splitlines()[-1])["attempts"][0]
+    assert attempt["error"] is None, attempt
+    assert Path(attempt["checkpoint"]) == run_dir / "supernet" / "epoch_0002"
+
+    history = json.loads((run_dir / "supernet" / "history.json").read_text())
+    assert [record["epoch"] for record in history] == [1, 2]
+    for record in history:
+        workers = record["workers"]
+        assert [w["rank"] for w in workers] == [0, 1]
+        assert {w["node_ip"] for w in workers} == {HEAD_IP, WORKER_IP}  # one per node
+        # DDP kept the replicas identical: gradients were averaged over both workers, the
+        # generators a static candidate leaves unused included.
+        assert workers[0]["weights_checksum"] == workers[1]["weights_checksum"]
+        metrics = record["metrics"]
+        assert metrics["candidate_epochs"] == 3 * record["epoch"]
+        # 270 training images, 135 per worker in batches of 8: 16 steps of 3 candidates
+        assert metrics["candidates_sampled"] == 3 * 16
+        assert 0.0 <= metrics["val_top1_largest"] <= 1.0
+    lines = [line for line in done.stdout.splitlines() if "supernet epoch" in line]
+    assert len(lines) == 2 and all(f"2 workers on {HEAD_IP}, {WORKER_IP}" in line
+                                   for line in lines)
+    supernet = load_supernet(load_space(space_file), attempt["checkpoint"])
+    assert not supernet.training
 
 
 def test_over_budget_candidates_are_not_trained_and_told_to_optuna(tmp_path):

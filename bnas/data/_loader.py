@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from bnas.data._base import FileImageDataset
 from bnas.errors import BnasError
@@ -39,12 +39,18 @@ def make_loader(
     seed: int = 0,
     num_workers: int | None = None,
     drop_last: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> DataLoader:
     """A DataLoader whose order (and worker seeds) follow ``seed`` alone.
 
     The seeded generator drives the shuffling and the per-worker seeds; augmentation in the
     main process (``num_workers=0``) draws from torch's global generator, which the caller
     seeds with ``torch.manual_seed``.
+
+    ``shard=(rank, world_size)`` gives data-parallel process ``rank`` its share of the data:
+    torch's ``DistributedSampler`` permutes all indices by ``seed`` (the same permutation in
+    every process) and takes every ``world_size``-th from position ``rank``, padding with the
+    first indices so every process gets ⌈N / world_size⌉ and all run the same number of steps.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise BnasError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -52,10 +58,16 @@ def make_loader(
         num_workers = default_workers(dataset)
     elif num_workers < 0:
         raise BnasError(f"num_workers must be >= 0, got {num_workers!r}")
+    sampler = None
+    if shard is not None:
+        rank, world_size = shard
+        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank,
+                                     shuffle=shuffle, seed=seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
         pin_memory=torch.cuda.is_available(),

@@ -20,6 +20,7 @@ from bnas.space.sections import (
     EvaluateSettings,
     SupernetSettings,
 )
+from bnas.train_config import TrainConfig
 
 if TYPE_CHECKING:
     from bnas.space.schema import SearchSpace
@@ -103,6 +104,16 @@ def check_strategy(space: SearchSpace) -> None:
         )
     if supernet.epochs is None:
         supernet.epochs = space.train.epochs
+    central = {key.removeprefix("train."): value
+               for key, value in space.train.central_params().items()}
+    batch_size = {**space.train.fixed, **central}.get(
+        "batch_size", TrainConfig.model_fields["batch_size"].default)
+    if batch_size % supernet.workers:
+        raise LocatedError(
+            ("search", "supernet", "workers"),
+            f"{supernet.workers}: train.batch_size {batch_size} does not split evenly over "
+            "them (each data-parallel worker takes batch_size / workers images of a step)",
+        )
 
 
 def check_search(space: SearchSpace) -> None:

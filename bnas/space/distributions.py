@@ -10,6 +10,7 @@ setting that a plain ``bnas train`` would refuse.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
@@ -53,6 +54,20 @@ class Distribution(SectionModel):
     def edge_values(self) -> list[Any]:
         """Values that bound what the search may try (both ends, or every choice)."""
         return list(self.values)
+
+    def central(self) -> Any:
+        """One representative value, for a run that trains with a fixed setting (a one-shot
+        supernet): the median of a range — ``sqrt(lo · hi)`` for ``loguniform``, the midpoint
+        for ``uniform``, the lower middle integer for ``int`` — and the first of a ``choice``
+        list (the value written first, as a default is)."""
+        if self.kind == "choice":
+            return self.values[0]
+        low, high = self.values
+        if self.kind == "loguniform":
+            return math.sqrt(low * high)  # type: ignore[operator]
+        if self.kind == "uniform":
+            return (low + high) / 2  # type: ignore[operator]
+        return (low + high) // 2  # type: ignore[operator]
 
     def suggest(self, trial: optuna.trial.Trial, name: str) -> Any:
         low, high = (self.values + [None, None])[:2]
@@ -187,6 +202,11 @@ class TrainSection(SectionModel):
     @property
     def epochs(self) -> int:
         return int(self.fixed.get("epochs", TrainConfig.model_fields["epochs"].default))
+
+    def central_params(self) -> dict[str, Any]:
+        """``{"train.<key>": value}`` with every sampled setting at its
+        :meth:`Distribution.central` value (the form of a trial's parameters)."""
+        return {f"train.{key}": dist.central() for key, dist in self.sampled.items()}
 
     def to_data(self) -> dict[str, Any]:
         return {**self.fixed, **{key: dist.to_data() for key, dist in self.sampled.items()}}

@@ -5,7 +5,10 @@ each site keeps its static α and one DySign generator at the widest setting the
 for, and a candidate runs a leading slice of it (Once-for-All's elastic width). Train it once
 with candidates drawn per step (:class:`CandidateSampler`: uniform, or the sandwich rule), then
 score any candidate with inherited weights after recalibrating BatchNorm
-(:func:`evaluate_candidate`), and extract it as a plain network (:meth:`Supernet.extract`)::
+(:func:`evaluate_candidate`), and extract it as a plain network (:meth:`Supernet.extract`).
+:func:`train_supernet` does the training with bnas.train's recipe (checkpoints, resume, data
+parallel under torch.distributed) and :func:`load_supernet` reads its checkpoint back. By
+hand, the loop is::
 
     from bnas.space import load_space
     from bnas.supernet import CandidateSampler, Supernet
@@ -20,14 +23,19 @@ score any candidate with inherited weights after recalibrating BatchNorm
         optimizer.step(); optimizer.zero_grad()
     model = supernet.extract(sampler.smallest)      # a bnas.models network, same outputs
 
-Plain torch: this package imports bnas.architecture, bnas.space, bnas.models, bnas.nn and
-bnas.train's evaluation, never Ray.
+Plain torch: this package imports bnas.architecture, bnas.space, bnas.models, bnas.nn,
+bnas.data and bnas.train, never Ray.
 """
 
 from bnas.supernet.elastic import ActiveGenerator, ElasticRPReLU, ElasticSign
-from bnas.supernet.evaluation import evaluate_candidate, recalibrate_batchnorm
+from bnas.supernet.evaluation import (
+    calibration_batches,
+    evaluate_candidate,
+    recalibrate_batchnorm,
+)
 from bnas.supernet.network import Supernet, leading_slice
 from bnas.supernet.sampling import SAMPLING_RULES, CandidateSampler
+from bnas.supernet.training import SupernetResult, load_supernet, train_supernet
 
 __all__ = [
     "SAMPLING_RULES",
@@ -36,7 +44,11 @@ __all__ = [
     "ElasticRPReLU",
     "ElasticSign",
     "Supernet",
+    "SupernetResult",
+    "calibration_batches",
     "evaluate_candidate",
     "leading_slice",
+    "load_supernet",
     "recalibrate_batchnorm",
+    "train_supernet",
 ]

@@ -23,10 +23,28 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from bnas.architecture import Architecture
+from bnas.data import make_loader
 from bnas.supernet.network import Supernet
 from bnas.train.evaluation import evaluate
+
+
+def calibration_batches(
+    dataset: Dataset, *, batch_size: int, count: int, seed: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``count`` batches of ``dataset`` shuffled by ``seed``, kept in memory, so every
+    candidate is recalibrated on the same images.
+
+    Random augmentation (training transforms draw from torch's global generator) is seeded by
+    ``seed`` too, inside :func:`torch.random.fork_rng`: the caller's random state is untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        loader = make_loader(dataset, batch_size=batch_size, shuffle=True, seed=seed,
+                             num_workers=0)
+        return list(islice(loader, count))
 
 
 @torch.no_grad()

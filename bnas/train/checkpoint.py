@@ -143,21 +143,22 @@ def find_checkpoint(folder: str | Path) -> Path | None:
     return None
 
 
-def read_checkpoint_state(folder: str | Path) -> dict[str, Any]:
-    """The JSON part of a checkpoint (validated enough to resume from)."""
+def read_checkpoint_state(folder: str | Path, *, what: str = "resume") -> dict[str, Any]:
+    """The JSON part of a checkpoint (validated enough to resume from); problems are one-line
+    BnasErrors that start with ``what``."""
     folder = Path(folder)
     found = find_checkpoint(folder)
     if found is None:
         raise BnasError(
-            f"resume: {folder} is not a bnas checkpoint (expected {STATE_FILE} and {MODEL_FILE})"
+            f"{what}: {folder} is not a bnas checkpoint (expected {STATE_FILE} and {MODEL_FILE})"
         )
     try:
         state = json.loads((found / STATE_FILE).read_text())
     except (OSError, ValueError) as error:
-        raise BnasError(f"resume: cannot read {found / STATE_FILE} ({error})") from None
+        raise BnasError(f"{what}: cannot read {found / STATE_FILE} ({error})") from None
     if state.get("format") != FORMAT_VERSION:
         raise BnasError(
-            f"resume: {found / STATE_FILE} has format {state.get('format')!r}, "
+            f"{what}: {found / STATE_FILE} has format {state.get('format')!r}, "
             f"this bnas reads {FORMAT_VERSION}"
         )
     state["folder"] = str(found)

@@ -12,6 +12,9 @@ Loss per batch (logits z, labels y, label smoothing ε; plus the distillation te
 
 .. math::
     L = \\mathrm{CE}_{\\varepsilon}(z, y) + L_{kd}
+
+Data parallel: the loaders take ``shard=(rank, world_size)``; ``config.batch_size`` stays the
+images of one optimizer step over all processes, each of which takes its share of every batch.
 """
 
 from __future__ import annotations
@@ -33,15 +36,17 @@ from torch.utils.data import DataLoader, Dataset
 
 from bnas.architecture import Architecture
 from bnas.data import make_loader
+from bnas.errors import BnasError
 from bnas.files import BEST_MODEL_FILE
 from bnas.nn import set_binarization
-from bnas.train.checkpoint import epoch_seed, write_checkpoint
+from bnas.train.checkpoint import epoch_seed, load_optimizer_state, write_checkpoint
 from bnas.train.distillation import distillation_loss
 from bnas.train.evaluation import evaluate, topk_correct
 from bnas.train.monitor import ProgressBar
+from bnas.train.optimizer import build_optimizer
 from bnas.train.result import TrainingDiverged
 from bnas.train.runtime import seed_everything
-from bnas.train.schedule import REAL_WEIGHTS_PHASE, learning_rate
+from bnas.train.schedule import REAL_WEIGHTS_PHASE, learning_rate, phase_of
 from bnas.train_config import TrainConfig
 
 # on_epoch(metrics, checkpoint folder): called after every epoch (see bnas.train.train).
@@ -49,21 +54,43 @@ OnEpoch = Callable[[dict[str, Any], Path], None]
 Logits = Callable[[torch.Tensor], torch.Tensor]
 
 
-def batches_per_epoch(num_train: int, batch_size: int) -> tuple[int, bool]:
+# (rank, world_size) of a data-parallel process; None: a single process.
+Shard = tuple[int, int] | None
+
+
+def local_batch_size(config: TrainConfig, shard: Shard) -> int:
+    """Images per step of one data-parallel process: ``batch_size / world_size``."""
+    if shard is None:
+        return config.batch_size
+    world_size = shard[1]
+    if config.batch_size % world_size:
+        raise BnasError(f"batch_size {config.batch_size} does not split evenly over "
+                        f"{world_size} data-parallel workers")
+    return config.batch_size // world_size
+
+
+def batches_per_epoch(num_train: int, batch_size: int, shard: Shard = None) -> tuple[int, bool]:
     """(optimizer steps per epoch, drop_last) for ``num_train`` training images.
 
     An incomplete last batch is dropped (no lone 1-image batch for BatchNorm) unless it is the
-    only batch.
+    only batch. With a ``shard``, of a process's ⌈num_train / world_size⌉ images in batches of
+    ``batch_size / world_size`` (see :func:`bnas.data.make_loader`): the same in every process.
     """
+    if shard is not None:
+        num_train = -(-num_train // shard[1])
+        batch_size //= shard[1]
     drop_last = num_train > batch_size
     return (num_train // batch_size if drop_last else 1), drop_last
 
 
-def epoch_loader(dataset: Dataset, config: TrainConfig, epoch: int, drop_last: bool) -> DataLoader:
-    """Reseed torch, ``random`` and numpy from (seed, epoch); the epoch's shuffled batches."""
+def epoch_loader(dataset: Dataset, config: TrainConfig, epoch: int, drop_last: bool,
+                 shard: Shard = None) -> DataLoader:
+    """Reseed torch, ``random`` and numpy from (seed, epoch); the epoch's shuffled batches
+    (this process's share of each, with a ``shard``)."""
     seed_everything(epoch_seed(config.seed, epoch))
-    return make_loader(dataset, batch_size=config.batch_size, shuffle=True,
-                       seed=epoch_seed(config.seed, f"data:{epoch}"), drop_last=drop_last)
+    return make_loader(dataset, batch_size=local_batch_size(config, shard), shuffle=True,
+                       seed=epoch_seed(config.seed, f"data:{epoch}"), drop_last=drop_last,
+                       shard=shard)
 
 
 def eval_loader(dataset: Dataset, config: TrainConfig) -> DataLoader:
@@ -74,6 +101,32 @@ def eval_loader(dataset: Dataset, config: TrainConfig) -> DataLoader:
 def enter_phase(model: nn.Module, phase: str | None) -> None:
     """Binary activations always; binary weights except in the two-step recipe's first phase."""
     set_binarization(model, weights=phase != REAL_WEIGHTS_PHASE, activations=True)
+
+
+def resume_optimizer(model: nn.Module, config: TrainConfig, state: dict[str, Any] | None,
+                     start_epoch: int) -> torch.optim.Optimizer:
+    """The optimizer of a run that starts at ``start_epoch``: with the checkpoint ``state``'s
+    moments, unless ``start_epoch`` begins a new two-step phase (see :func:`begin_epoch`)."""
+    optimizer = build_optimizer(model, config)
+    if state is not None and phase_of(config, start_epoch) == state.get("phase"):
+        load_optimizer_state(optimizer, state["folder"])
+    return optimizer
+
+
+def begin_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, config: TrainConfig,
+                epoch: int, start_epoch: int) -> torch.optim.Optimizer:
+    """Binarize as ``epoch``'s phase says; returns the optimizer to train the epoch with.
+
+    At the two-step switch the optimizer starts afresh: Adam's moments of real weights say
+    little about latent binary ones.
+    """
+    phase = phase_of(config, epoch)
+    if epoch == start_epoch:
+        enter_phase(model, phase)
+    elif phase != phase_of(config, epoch - 1):
+        enter_phase(model, phase)
+        return build_optimizer(model, config)
+    return optimizer
 
 
 def batch_loss(
@@ -92,14 +145,44 @@ def batch_loss(
     return loss, logits
 
 
-def apply_gradients(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+def apply_gradients(model: nn.Module, optimizer: torch.optim.Optimizer,
                     grad_clip: float | None) -> None:
-    """Backward, clip the gradients' global norm to ``grad_clip`` (None: no clipping), step."""
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    """Clip the gradients' global norm to ``grad_clip`` (None: no clipping), then step."""
     if grad_clip is not None:
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What the forward and backward passes of one step did, summed over its passes (one for
+    a plain network; one per candidate for a supernet): Σ loss × images, top-1 hits, images."""
+
+    loss_sum: float
+    correct: int
+    seen: int
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.seen, 1)
+
+
+# backward(images, labels, global_step): forward and backward passes of one step, gradients
+# accumulated into the model's .grad (cleared before, applied after by train_epoch).
+BatchBackward = Callable[[torch.Tensor, torch.Tensor, int], BatchResult]
+
+
+def plain_backward(model: Logits, config: TrainConfig,
+                   teacher: Logits | None = None) -> BatchBackward:
+    """The step of one network: :func:`batch_loss`, then its backward pass."""
+
+    def backward(images: torch.Tensor, labels: torch.Tensor, global_step: int) -> BatchResult:
+        loss, logits = batch_loss(model, images, labels, config, teacher)
+        loss.backward()
+        return BatchResult(float(loss.detach()) * len(labels),
+                           topk_correct(logits.detach(), labels, 1), len(labels))
+
+    return backward
 
 
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -129,31 +212,34 @@ class EpochStats:
 def train_epoch(
     model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, config: TrainConfig,
     *, device: torch.device, epoch: int, steps_per_epoch: int, teacher: Logits | None = None,
-    progress: ProgressBar | None = None,
+    progress: ProgressBar | None = None, backward: BatchBackward | None = None,
 ) -> EpochStats:
-    """One pass over ``loader``: per batch the step's learning rate, loss, backward, step.
+    """One pass over ``loader``: per batch the step's learning rate, cleared gradients,
+    ``backward`` (default: :func:`plain_backward` of ``model`` and ``teacher``), clipping, step.
 
     Raises :class:`TrainingDiverged` (without a result) at the first NaN/inf loss, before it
     reaches the weights.
     """
     started = time.perf_counter()
     model.train()
+    backward = backward or plain_backward(model, config, teacher)
     loss_sum, correct, seen = 0.0, 0, 0
     lr = config.lr
     for step, (images, labels) in enumerate(loader, start=1):
-        lr = learning_rate(config, (epoch - 1) * steps_per_epoch + step - 1, steps_per_epoch)
+        global_step = (epoch - 1) * steps_per_epoch + step - 1
+        lr = learning_rate(config, global_step, steps_per_epoch)
         set_learning_rate(optimizer, lr)
         images, labels = images.to(device), labels.to(device)
-        loss, logits = batch_loss(model, images, labels, config, teacher)
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            raise TrainingDiverged(f"loss became {loss_value} at epoch {epoch}, step {step}")
-        apply_gradients(model, optimizer, loss, config.grad_clip)
-        loss_sum += loss_value * len(labels)
-        correct += topk_correct(logits.detach(), labels, 1)
-        seen += len(labels)
+        optimizer.zero_grad(set_to_none=True)
+        batch = backward(images, labels, global_step)
+        if not math.isfinite(batch.loss):
+            raise TrainingDiverged(f"loss became {batch.loss} at epoch {epoch}, step {step}")
+        apply_gradients(model, optimizer, config.grad_clip)
+        loss_sum += batch.loss_sum
+        correct += batch.correct
+        seen += batch.seen
         if progress is not None:
-            progress.step(epoch=epoch, loss=f"{loss_value:.3f}")
+            progress.step(epoch=epoch, loss=f"{batch.loss:.3f}")
     return EpochStats(loss_sum, correct, seen, lr, time.perf_counter() - started)
 
 

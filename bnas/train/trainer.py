@@ -31,7 +31,6 @@ from bnas.train.checkpoint import (
     check_resumable,
     epoch_seed,
     load_model_weights,
-    load_optimizer_state,
     read_checkpoint_state,
 )
 from bnas.train.distillation import load_teacher
@@ -40,16 +39,16 @@ from bnas.train.loop import (
     OnEpoch,
     TrainingProgress,
     batches_per_epoch,
+    begin_epoch,
     checkpoint_epoch,
-    enter_phase,
     epoch_loader,
     epoch_metrics,
     eval_loader,
+    resume_optimizer,
     train_epoch,
     validate,
 )
 from bnas.train.monitor import ProgressBar, TensorBoardLog
-from bnas.train.optimizer import build_optimizer
 from bnas.train.prepare import PreparedData, prepare_data
 from bnas.train.result import TrainingDiverged, TrainResult
 from bnas.train.run_folder import (
@@ -158,9 +157,7 @@ class _Run:
                                                                  config.batch_size)
         self.val_loader = eval_loader(splits.val, config)
         self.start_epoch = int(state["epoch"]) + 1 if state else 1
-        self.optimizer = build_optimizer(model, config)
-        if state is not None and phase_of(config, self.start_epoch) == state.get("phase"):
-            load_optimizer_state(self.optimizer, state["folder"])  # at the switch: fresh state
+        self.optimizer = resume_optimizer(model, config, state, self.start_epoch)
         self.record = TrainingProgress.resume(state)
 
     def epochs(self, progress: bool, start_over: bool) -> TrainResult:
@@ -172,7 +169,8 @@ class _Run:
         bar = ProgressBar(progress, config.epochs * steps, (self.start_epoch - 1) * steps)
         try:
             for epoch in range(self.start_epoch, config.epochs + 1):
-                self._begin_epoch(epoch)
+                self.optimizer = begin_epoch(self.model, self.optimizer, config, epoch,
+                                             self.start_epoch)
                 metrics = self._train_and_validate(epoch, bar)
                 bar.end_epoch(metrics)
                 board.log(metrics, epoch)
@@ -188,16 +186,6 @@ class _Run:
             test = evaluate(self.model, eval_loader(self.prepared.splits.test, config),
                             self.device, self.prepared.info.num_classes)
         return self.result("completed", test)
-
-    def _begin_epoch(self, epoch: int) -> None:
-        """Binarize as the epoch's phase says; at the two-step switch, reset the optimizer
-        (Adam's moments of real weights say little about latent binary ones)."""
-        phase = phase_of(self.config, epoch)
-        if epoch == self.start_epoch:
-            enter_phase(self.model, phase)
-        elif phase != phase_of(self.config, epoch - 1):
-            enter_phase(self.model, phase)
-            self.optimizer = build_optimizer(self.model, self.config)
 
     def _train_and_validate(self, epoch: int, bar: ProgressBar) -> dict[str, Any]:
         started = time.perf_counter()

@@ -1,0 +1,232 @@
+"""Training a one-shot search's supernet on Ray Train: :func:`train_supernet_on_ray`.
+
+Ray Train's ``TorchTrainer`` starts ``search.supernet.workers`` processes (placed wherever the
+cluster has ``search.resources_per_trial`` free per worker), sets up ``torch.distributed``
+among them (gloo on CPUs, NCCL on GPUs) and runs :func:`bnas.supernet.train_supernet` in each:
+data-parallel training of one supernet, every process on its share of each batch (see
+:mod:`bnas.supernet.training`). Process 0's checkpoint of every epoch is reported with
+``ray.train.report`` and kept in ``RUN_DIR/supernet/epoch_NNNN/`` (a bnas checkpoint:
+:func:`bnas.supernet.load_supernet` reads it); every process reports its metrics, which a
+callback in Ray Train's controller relays to this process for one progress line per epoch and
+``RUN_DIR/supernet/history.json``.
+
+Resume: Ray Train 2.60 (Train V2) restores a run when a trainer is started again with the same
+``RunConfig(storage_path, name)``; ``TorchTrainer.restore`` / ``can_restore`` of the older API
+are deprecated and raise. The workers then get the last reported checkpoint from
+``ray.train.get_checkpoint()`` and continue after its epoch, with the numbers an uninterrupted
+run would have produced. A supernet whose last epoch is already checkpointed is not trained
+again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bnas.errors import BnasError
+from bnas.files import STATE_FILE, SUPERNET_DIR, SUPERNET_HISTORY_FILE
+
+# A checkpoint folder per epoch, named so that they sort by epoch.
+CHECKPOINT_PREFIX = "epoch_"
+
+
+def checkpoint_name(epoch: int) -> str:
+    return f"{CHECKPOINT_PREFIX}{epoch:04d}"
+
+
+def supernet_checkpoint(run_dir: str | Path) -> tuple[Path, int] | None:
+    """The last complete supernet checkpoint of a run and its epoch, or None."""
+    found = None
+    for folder in sorted((Path(run_dir) / SUPERNET_DIR).glob(f"{CHECKPOINT_PREFIX}*")):
+        try:
+            epoch = int(json.loads((folder / STATE_FILE).read_text())["epoch"])
+        except (OSError, ValueError, KeyError):
+            continue  # a checkpoint still being copied, or not one
+        if found is None or epoch > found[1]:
+            found = (folder, epoch)
+    return found
+
+
+def _train_worker(config: dict[str, Any]) -> None:
+    """One Ray Train worker: train_supernet on this process's share, reporting every epoch."""
+    import ray
+    import ray.train
+    import ray.train.torch
+
+    from bnas.supernet import train_supernet
+
+    rank = ray.train.get_context().get_world_rank()
+    node_ip = ray.util.get_node_ip_address()
+    device = str(ray.train.torch.get_device()) if config["use_gpu"] else "cpu"
+
+    def on_epoch(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir))
+        # Every worker reports (Ray Train's report is a barrier); only process 0's checkpoint.
+        ray.train.report({**metrics, "rank": rank, "node_ip": node_ip}, checkpoint=checkpoint,
+                         checkpoint_dir_name=checkpoint_name(metrics["epoch"]))
+
+    resume = ray.train.get_checkpoint()
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="bnas-supernet-"))
+        resume_dir = stack.enter_context(resume.as_directory()) if resume is not None else None
+        train_supernet(config["space"], out_dir=Path(scratch), on_epoch=on_epoch,
+                       resume_from=resume_dir, device=device, threads=config["threads"])
+
+
+def _epoch_relay(queue: Any) -> Any:
+    """A Ray Train callback (it runs in the controller) that sends every epoch's metrics of
+    all workers to ``queue``."""
+    from ray.train import UserCallback
+
+    class _EpochRelay(UserCallback):
+        def after_report(self, run_context, metrics, checkpoint):  # noqa: ANN001
+            queue.put({"workers": metrics,
+                       "checkpoint": checkpoint.path if checkpoint is not None else None})
+
+    return _EpochRelay()
+
+
+class SupernetProgress:
+    """The driver's side: a line per epoch, and ``history.json`` with every worker's report
+    (epochs that a resumed run trains again replace the ones it lost)."""
+
+    def __init__(self, folder: Path, epochs: int) -> None:
+        from bnas.supernet.training import describe_epoch
+
+        self.describe, self.folder, self.epochs = describe_epoch, folder, epochs
+        self.started = time.monotonic()
+        history = folder / SUPERNET_HISTORY_FILE
+        self.records: list[dict[str, Any]] = (
+            json.loads(history.read_text()) if history.is_file() else [])
+
+    def add(self, message: dict[str, Any]) -> None:
+        workers = sorted(message["workers"], key=lambda metrics: metrics["rank"])
+        metrics = workers[0]
+        nodes = sorted({worker["node_ip"] for worker in workers})
+        checkpoint = message["checkpoint"]
+        record = {
+            "epoch": metrics["epoch"],
+            "metrics": {k: v for k, v in metrics.items() if k not in ("rank", "node_ip")},
+            "workers": [{"rank": w["rank"], "node_ip": w["node_ip"],
+                         "weights_checksum": w["weights_checksum"]} for w in workers],
+            "checkpoint": Path(checkpoint).name if checkpoint else None,
+        }
+        self.records = [r for r in self.records if r["epoch"] < record["epoch"]] + [record]
+        temporary = self.folder / f"{SUPERNET_HISTORY_FILE}.tmp"
+        temporary.write_text(json.dumps(self.records, indent=1))
+        temporary.replace(self.folder / SUPERNET_HISTORY_FILE)
+        elapsed = time.monotonic() - self.started
+        print(f"[{elapsed:6.1f}s] {self.describe(metrics, self.epochs)}  "
+              f"{len(workers)} worker{'s' * (len(workers) > 1)} on {', '.join(nodes)}",
+              flush=True)
+
+
+def _relay_to(progress: SupernetProgress, queue: Any, done: threading.Event) -> None:
+    from ray.util.queue import Empty
+
+    while True:
+        try:
+            progress.add(queue.get(timeout=0.2))
+        except Empty:
+            if done.is_set():
+                return
+
+
+def train_supernet_on_ray(
+    space: Any, run_dir: str | Path, *, address_given: bool, resume: bool
+) -> Path:
+    """Train ``space``'s supernet with Ray Train in the Ray session the caller opened
+    (:func:`bnas.search.cluster.ray_session`); returns the final checkpoint folder, inside
+    ``run_dir/supernet/``.
+
+    ``search.supernet.workers`` data-parallel workers, each with ``search.resources_per_trial``
+    (its CPUs are its torch threads; a GPU makes it train on CUDA with NCCL, else gloo).
+    On an embedded cluster (``address_given`` False) workers the machine cannot hold are a
+    BnasError rather than a wait for resources that never come. ``resume`` continues the
+    run's supernet from its last checkpoint (see the module docstring); without it, a run
+    directory that already holds one is a BnasError.
+    """
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.util.queue import Queue
+
+    from bnas.supernet.training import supernet_settings
+
+    if not ray.is_initialized():
+        raise BnasError("train_supernet_on_ray: no Ray session (open one with "
+                        "bnas.search.cluster.ray_session)")
+    run_dir = Path(run_dir).resolve()
+    folder = run_dir / SUPERNET_DIR
+    settings = supernet_settings(space)
+    last = supernet_checkpoint(run_dir)
+    if not resume and folder.is_dir() and any(folder.iterdir()):
+        raise BnasError(f"{folder} already holds a supernet: resume the run, or start a new one")
+    if last is not None and last[1] >= settings.epochs:
+        print(f"supernet: trained already ({settings.epochs} epochs, {last[0]})", flush=True)
+        return last[0]
+
+    resources = space.search.resources_per_trial
+    use_gpu = resources.gpu > 0
+    per_worker = {"CPU": resources.cpu, **({"GPU": resources.gpu} if use_gpu else {})}
+    if not address_given:
+        _check_fits(settings.workers, per_worker)
+    backend = "nccl" if use_gpu else "gloo"
+    print(f"supernet: {settings.epochs} epochs, {settings.sampling} sampling, "
+          f"{settings.candidates_per_step} candidate{'s' * (settings.candidates_per_step > 1)} "
+          f"per step, {settings.workers} worker{'s' * (settings.workers > 1)} ({backend})"
+          + (f"; resuming after epoch {last[1]}" if last else ""), flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    queue = Queue(actor_options={"num_cpus": 0})
+    progress = SupernetProgress(folder, settings.epochs)
+    done = threading.Event()
+    relay = threading.Thread(target=_relay_to, args=(progress, queue, done), daemon=True)
+    trainer = TorchTrainer(
+        _train_worker,
+        train_loop_config={"space": space, "use_gpu": use_gpu,
+                           "threads": max(1, int(resources.cpu))},
+        torch_config=TorchConfig(backend=backend),
+        scaling_config=ScalingConfig(num_workers=settings.workers, use_gpu=use_gpu,
+                                     resources_per_worker=per_worker),
+        run_config=RunConfig(
+            name=SUPERNET_DIR,
+            storage_path=str(run_dir),
+            failure_config=FailureConfig(max_failures=0),
+            checkpoint_config=CheckpointConfig(num_to_keep=1),
+            callbacks=[_epoch_relay(queue)],
+        ),
+    )
+    relay.start()
+    try:
+        result = trainer.fit()
+    except Exception as error:  # Ray wraps the worker's exception; its first line says why
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise BnasError(f"supernet training failed: {reason} (resume continues from the last "
+                        "epoch checkpoint)") from error
+    finally:
+        done.set()
+        relay.join()
+        queue.shutdown()
+    if result.checkpoint is None:
+        raise BnasError("supernet training reported no checkpoint")
+    return Path(result.checkpoint.path)
+
+
+def _check_fits(workers: int, per_worker: dict[str, float]) -> None:
+    import ray
+
+    available = ray.cluster_resources()
+    for resource, amount in per_worker.items():
+        if workers * amount > available.get(resource, 0):
+            raise BnasError(
+                f"search.supernet.workers {workers} × resources_per_trial.{resource.lower()} "
+                f"{amount:g} needs {workers * amount:g} {resource}s; this machine has "
+                f"{available.get(resource, 0):g} (join a cluster with --address, or lower them)"
+            )
