@@ -341,10 +341,12 @@ def _better(candidate: Candidate, best: Candidate, metric: str, mode: str) -> bo
 
 
 def write_candidates(candidates: list[Candidate], path: Path) -> Path:
-    """Every candidate as one CSV row: number, architecture, status, scores, costs, params."""
+    """Every candidate as one CSV row: number, one-line architecture, status, scores, costs,
+    the sampled parameters and the Architecture (both as JSON)."""
     score_keys = sorted({key for c in candidates for key in c.scores})
     cost_keys = list(candidates[0].cost) if candidates else []
-    columns = ["number", "arch", "arch_id", "status", *score_keys, *cost_keys, "params"]
+    columns = ["number", "arch", "arch_id", "status", *score_keys, *cost_keys, "params",
+               "architecture"]
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
@@ -354,7 +356,8 @@ def write_candidates(candidates: list[Candidate], path: Path) -> Path:
                              "arch_id": c.arch.arch_id, "status": c.status,
                              **{k: json_value(v) for k, v in c.scores.items()},
                              **{k: json_value(v) for k, v in c.cost.items()},
-                             "params": json.dumps(c.params, sort_keys=True)})
+                             "params": json.dumps(c.params, sort_keys=True),
+                             "architecture": json.dumps(c.arch.to_dict())})
     tmp.replace(path)
     return path
 

@@ -156,16 +156,15 @@ def _train_supernet(space: Any, run_dir: Path, state: PhaseState, address: str |
     if state.done("supernet"):
         return run_dir / state["supernet"]["checkpoint"]
     from bnas.search.supernet_training import train_supernet_on_ray
+    from bnas.train.checkpoint import read_checkpoint_state
 
-    settings = space.search.supernet
-    print(f"supernet: {settings.epochs} epochs, {settings.candidates_per_step} candidate(s) per "
-          f"step ({settings.sampling}), {settings.workers} worker(s)", flush=True)
     started = time.monotonic()
     checkpoint = train_supernet_on_ray(space, run_dir, address_given=address is not None,
                                        resume=resume)
+    history = read_checkpoint_state(checkpoint, what="supernet")["history"]
     state.update("supernet", seconds=time.monotonic() - started, done=True,
                  checkpoint=os.path.relpath(checkpoint, run_dir),
-                 candidate_epochs=settings.epochs * settings.candidates_per_step)
+                 candidate_epochs=float(history[-1]["candidate_epochs"]))
     return Path(checkpoint)
 
 

@@ -15,41 +15,22 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bnas.architecture import Architecture
-from bnas.data import make_loader
-from bnas.errors import BnasError
-from bnas.files import MODEL_FILE
 from bnas.space import SearchSpace
-from bnas.supernet.evaluation import evaluate_candidate
+from bnas.supernet.evaluation import calibration_batches, evaluate_candidate
 from bnas.supernet.network import Supernet
-from bnas.train.checkpoint import epoch_seed, find_checkpoint, load_model_weights, save_model
-from bnas.train.loop import batches_per_epoch, eval_loader
+from bnas.supernet.training import load_supernet, supernet_config
+from bnas.train.checkpoint import epoch_seed, save_model
+from bnas.train.loop import eval_loader
 from bnas.train.prepare import prepare_data
-from bnas.train.runtime import resolve_device, seed_everything
-from bnas.train_config import TrainConfig
+from bnas.train.runtime import resolve_device
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-def supernet_train_config(space: SearchSpace) -> TrainConfig:
-    """The one recipe of a one-shot space (its ``train:`` section samples nothing)."""
-    return TrainConfig.from_dict(space.train_settings({}), source=f"{space.source} train")
-
-
-def load_trained_supernet(space: SearchSpace, checkpoint_dir: str | Path) -> Supernet:
-    """``Supernet(space)`` with the weights and BatchNorm statistics of a checkpoint folder."""
-    found = find_checkpoint(checkpoint_dir)
-    if found is None:
-        raise BnasError(f"supernet: {checkpoint_dir} holds no checkpoint ({MODEL_FILE})")
-    supernet = Supernet(space)
-    load_model_weights(supernet, found / MODEL_FILE, what="supernet")
-    return supernet
 
 
 @dataclass(frozen=True)
@@ -67,19 +48,18 @@ class ScoringData:
 
 
 def scoring_data(space: SearchSpace, bn_batches: int, device: torch.device) -> ScoringData:
-    """Load ``space``'s splits as its supernet trained on them (same subset, held-out split
-    and seed) and draw the ``bn_batches`` calibration batches from the training split, shuffled
-    with a seed of their own (with the training augmentation, as BatchNorm saw in training)."""
-    config = supernet_train_config(space)
+    """The splits the supernet trained on (same subset, held-out split and seed) and the
+    calibration batches its training scored the largest and smallest candidate with
+    (:func:`bnas.supernet.training.train_supernet`), so a candidate scores here what it
+    scored there."""
+    config = supernet_config(space)
     splits = prepare_data(space.extremes()[1], config).splits
-    _, drop_last = batches_per_epoch(len(splits.train), config.batch_size)
-    seed = epoch_seed(config.seed, "bn-calibration")
-    seed_everything(seed)  # the augmentation's random crops and flips
-    shuffled = make_loader(splits.train, batch_size=config.batch_size, shuffle=True, seed=seed,
-                           drop_last=drop_last)
-    calibration = [(x.to(device), y.to(device)) for x, y in islice(shuffled, bn_batches)]
+    calibration = calibration_batches(splits.train, batch_size=config.batch_size,
+                                      count=bn_batches,
+                                      seed=epoch_seed(config.seed, "calibration"))
+    move = [(x.to(device), y.to(device)) for x, y in calibration]
     validation = [(x.to(device), y.to(device)) for x, y in eval_loader(splits.val, config)]
-    return ScoringData(calibration, validation, len(splits.train))
+    return ScoringData(move, validation, len(splits.train))
 
 
 class CandidateScorer:
@@ -101,9 +81,9 @@ class CandidateScorer:
 
         ``device``: as ``train.device`` (default: the space's).
         """
-        where = resolve_device(device or supernet_train_config(space).device)
-        return cls(load_trained_supernet(space, checkpoint_dir),
-                   scoring_data(space, bn_batches, where), where)
+        where = resolve_device(device or supernet_config(space).device)
+        return cls(load_supernet(space, checkpoint_dir), scoring_data(space, bn_batches, where),
+                   where)
 
     def score(self, arch: Architecture) -> dict[str, float]:
         """``val_top1``, ``val_loss`` (and ``val_top5`` from 6 classes on) of ``arch`` with
