@@ -58,6 +58,7 @@ class Evaluator:
         self.space = space
         self.scorer = CandidateScorer.from_checkpoint(space, checkpoint_dir,
                                                       bn_batches=bn_batches)
+        self.scored, self.seconds = 0, 0.0  # what this actor scored, and its time doing so
 
     def scoring_images(self) -> tuple[int, int]:
         """(images one scoring runs forward, images of the training split)."""
@@ -66,7 +67,14 @@ class Evaluator:
 
     def score(self, archs: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
         """Scores of a batch of candidates (Architecture dicts), in order."""
-        return [self.scorer.score(Architecture.from_dict(arch)) for arch in archs]
+        scores = [self.scorer.score(Architecture.from_dict(arch)) for arch in archs]
+        self.scored += len(scores)
+        self.seconds += sum(score["seconds"] for score in scores)
+        return scores
+
+    def work(self) -> tuple[int, float]:
+        """(candidates this actor scored, seconds it spent scoring them)."""
+        return self.scored, self.seconds
 
     def extract(self, arch: dict[str, Any], path: str) -> dict[str, float]:
         """Save ``arch``'s inherited weights (BatchNorm recalibrated) to ``path``."""
@@ -133,6 +141,8 @@ class SearchOutcome:
     images_per_candidate: int  # forward images of one scoring
     train_images: int
     seconds: float  # wall time of this process's part of the search
+    worker_scored: int = 0  # candidates the evaluation actors scored in this process's part
+    worker_seconds: float = 0.0  # their time spent scoring (summed over actors)
 
     @property
     def scored(self) -> list[Candidate]:
@@ -255,6 +265,14 @@ class EvaluationWorkers:
                    for i, chunk in enumerate(batches)]
         return [score for scores in ray.get(futures) for score in scores]
 
+    def work(self) -> tuple[int, float]:
+        """(candidates the actors scored, seconds they spent scoring), summed over actors;
+        (0, 0.0) when none was started."""
+        import ray
+
+        done = ray.get([actor.work.remote() for actor in self._actors])
+        return sum(n for n, _ in done), sum(seconds for _, seconds in done)
+
     def extract(self, arch: Architecture, path: Path) -> dict[str, float]:
         """Save ``arch``'s weights from the supernet (see :meth:`Evaluator.extract`)."""
         import ray
@@ -330,9 +348,14 @@ def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, 
         candidates += told
         log(progress.round(candidates, told, best, len(front.front)))
     write_candidates(candidates, run_dir / CANDIDATES_FILE)
+    scored, seconds = workers.work()
+    if scored:
+        threads = trial_threads(space)
+        log(f"candidate search: the workers scored {scored} candidates in {seconds:.1f} s of "
+            f"scoring: {scored / seconds / threads:.1f} candidates per second per core")
     images, train_images = workers.scoring_images()
     return SearchOutcome(candidates, front.candidates(), images, train_images,
-                         time.monotonic() - started)
+                         time.monotonic() - started, scored, seconds)
 
 
 def _better(candidate: Candidate, best: Candidate, metric: str, mode: str) -> bool:
