@@ -100,29 +100,6 @@ def describe(space: SearchSpace) -> list[tuple[str, str]]:
         ("trials", f"{space.epochs} epochs each, {stopping}; "
                    f"{resources.cpu:g} CPU + {resources.gpu:g} GPU per trial"),
     ]
-    if search.strategy == "oneshot":
-        supernet, evaluate = search.supernet, search.evaluate
-        retrain = ("the Pareto front" if evaluate.retrain == "pareto"
-                   else f"the top {evaluate.top_k}")
-        if sampled:
-            rows[4] = ("hyperparams", "not searched: " + ", ".join(
-                f"{key}={value:g}" if isinstance(value, float) else f"{key}={value}"
-                for key, value in space.train.central_params().items()) + " (central values)")
-        rows[-2:] = [
-            ("search", f"one-shot: {search.algorithm} on {objectives} over "
-                       f"{_count(evaluate.candidates)} candidates scored with inherited weights "
-                       f"({evaluate.batch} per batch, BatchNorm on {evaluate.bn_batches} "
-                       f"batches), {search.max_concurrent} worker(s), seed {search.seed}"),
-            ("supernet", f"{supernet.epochs} epochs, {supernet.sampling}, "
-                         f"{supernet.candidates_per_step} candidate(s) per step, "
-                         f"{supernet.workers} worker(s): "
-                         f"{supernet.epochs * supernet.candidates_per_step} candidate-epochs"),
-            ("retrain", f"{retrain}, {space.epochs} epochs each, "
-                        + ("warm-started from the supernet" if evaluate.warm_start
-                           else "from scratch") + f", {stopping}; "
-                        f"{resources.cpu:g} CPU + {resources.gpu:g} GPU per trial"),
-        ]
-        return rows
     if search.algorithm == "grid":
         rows.append(("grid", f"{_count(search.num_samples or 0)} of "
                              f"{_count(space.size() * (combos or 1))} points"))
