@@ -179,7 +179,8 @@ def train_supernet_on_ray(
     if not address_given:
         _check_fits(settings.workers, per_worker)
     backend = "nccl" if use_gpu else "gloo"
-    print(f"supernet: {settings.epochs} epochs, {settings.sampling} sampling, "
+    print(f"supernet: {settings.epochs} epoch{'s' * (settings.epochs > 1)}, "
+          f"{settings.sampling} sampling, "
           f"{settings.candidates_per_step} candidate{'s' * (settings.candidates_per_step > 1)} "
           f"per step, {settings.workers} worker{'s' * (settings.workers > 1)} ({backend})"
           + (f"; resuming after epoch {last[1]}" if last else ""), flush=True)
@@ -206,10 +207,9 @@ def train_supernet_on_ray(
     relay.start()
     try:
         result = trainer.fit()
-    except Exception as error:  # Ray wraps the worker's exception; its first line says why
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise BnasError(f"supernet training failed: {reason} (resume continues from the last "
-                        "epoch checkpoint)") from error
+    except Exception as error:
+        raise BnasError(f"supernet training failed: {failure_reason(error)} (resume continues "
+                        "from the last epoch checkpoint)") from error
     finally:
         done.set()
         relay.join()
@@ -217,6 +217,21 @@ def train_supernet_on_ray(
     if result.checkpoint is None:
         raise BnasError("supernet training reported no checkpoint")
     return Path(result.checkpoint.path)
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line: the first failed worker's exception (Ray Train's ``WorkerGroupError`` keeps
+    them by rank), the controller's, or the error's own first line."""
+    failures = getattr(error, "worker_failures", None) or {}
+    if failures:
+        rank = min(failures)
+        error = failures[rank]
+        prefix = f"worker {rank}: "
+    else:
+        error = getattr(error, "controller_failure", None) or error
+        prefix = ""
+    first = (str(error).strip().splitlines() or [""])[0]
+    return f"{prefix}{type(error).__name__}" + (f": {first}" if first else "")
 
 
 def _check_fits(workers: int, per_worker: dict[str, float]) -> None:
