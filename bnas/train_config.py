@@ -16,12 +16,19 @@ toward 0, where its sign flips at every step (ReActNet uses 0 on them in step 2)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bnas.errors import validate_as
+from bnas.writing import write_text_atomic
+
+# Every seed of bnas (a training run's, a search's) ends in numpy's RandomState somewhere
+# (Optuna's samplers, the trainer's numpy reseeding), which takes 0 .. 2**32 - 1; torch and
+# random take more. One bound on the schema, so no consumer meets a seed it cannot take.
+MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description=f"0 .. {MAX_SEED}")]
 
 
 class DataConfig(BaseModel):
@@ -70,7 +77,7 @@ class TrainConfig(BaseModel):
     )
     kd_weight: float = Field(1.0, ge=0.0, description="loss = CE + kd_weight · T² · KL")
     kd_temperature: float = Field(4.0, gt=0.0)
-    seed: int = 0
+    seed: Seed = 0
     threads: int | None = Field(
         None, gt=0, description="torch CPU threads; None: every core this process may use"
     )
@@ -108,5 +115,4 @@ class TrainConfig(BaseModel):
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_yaml())
-        return path
+        return write_text_atomic(path, self.to_yaml())

@@ -27,6 +27,7 @@ from typing import Any
 
 from bnas.errors import BnasError
 from bnas.files import BEST_MODEL_FILE, MODEL_FILE, STATE_FILE
+from bnas.reading import read_json
 from bnas.run_record import TrialRecord
 
 _MAX_HEADER = 100 * 2**20  # safetensors' own limit on the JSON header
@@ -68,7 +69,7 @@ def check_safetensors(path: Path, what: str) -> int:
             header = json.loads(handle.read(header_len))
     except OSError as error:
         raise BnasError(f"{what}: cannot read {path} ({error.strerror})") from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise BnasError(f"{what}: {path} has a corrupt safetensors header") from None
     if not isinstance(header, dict):
         raise BnasError(f"{what}: {path} has a corrupt safetensors header")
@@ -118,9 +119,9 @@ def _read_state(folder: Path, trial_id: str) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise BnasError(f"trial {trial_id}: {path} is not valid JSON") from None
+        state = read_json(path, "trainer state")
+    except BnasError as error:
+        raise BnasError(f"trial {trial_id}: {error}") from None
     if not isinstance(state, dict):
         raise BnasError(f"trial {trial_id}: {path} is not a trainer state (expected a mapping)")
     return state
