@@ -337,3 +337,42 @@ def test_grid_refuses_continuous_hyperparameters() -> None:
     space = parse_space(SMALL, "small.yaml")  # tpe: continuous lr is fine there...
     with pytest.raises(BnasError, match="train.lr is continuous"):
         space.grid_search_space()  # ...but it has no grid
+
+
+def test_params_of_inverts_architecture() -> None:
+    space = parse_space(SMALL, "small.yaml")
+    for trial in _ask(space, optuna.samplers.RandomSampler(seed=2), 12):
+        arch = space.architecture(trial.params)
+        sampled = {k: v for k, v in trial.params.items() if not k.startswith("train.")}
+        assert space.params_of(arch) == sampled
+    grid = parse_space(GRID, "grid.yaml")
+    for arch in grid.enumerate():
+        assert grid.architecture(grid.params_of(arch)) == arch
+
+
+def test_params_of_names_where_an_architecture_leaves_the_space() -> None:
+    space = parse_space(SMALL, "small.yaml")
+    args = space.backbone.args
+    outside = {
+        "b0.threshold = 'dynamic' is not a choice; valid: static":
+            Architecture.uniform("reactnet_a", "dynamic", **args),
+        "b1.rd_ratio = 16 is not a choice; valid: 2, 4": Architecture.from_dict(
+            {"backbone": "reactnet_a", "args": args,
+             "blocks": ["static", {"kind": "dynamic", "rd_ratio": 16}, "static", "static"]}),
+        "b3.sites = 'conv3x3' is not a choice; valid: conv1x1": Architecture.from_dict(
+            {"backbone": "reactnet_a", "args": args, "blocks": [
+                "static", "static", "static",
+                {"conv3x3": {"kind": "dynamic", "rd_ratio": 8}}]}),
+        "block 1 gives its dynamic sites different generator settings": Architecture.from_dict(
+            {"backbone": "reactnet_a", "args": args, "blocks": [
+                "static", {"conv3x3": {"kind": "dynamic", "rd_ratio": 2},
+                           "conv1x1": {"kind": "dynamic", "rd_ratio": 4}}, "static", "static"]}),
+        "rprelu = 'dynamic' is not a choice": Architecture.from_dict(
+            {"backbone": "reactnet_a", "args": args, "blocks": "static", "rprelu": "dynamic"}),
+        "args": Architecture.uniform("reactnet_a", **(args | {"num_classes": 5})),
+    }
+    for message, arch in outside.items():
+        with pytest.raises(BnasError, match=re.escape(message)) as error:
+            space.params_of(arch)
+        assert str(error.value).startswith(f"{arch.summary()} is not in the space small: ")
+        assert "\n" not in str(error.value)

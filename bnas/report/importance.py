@@ -21,8 +21,6 @@ from typing import Any
 
 from bnas.report.study import load_run_study
 
-CONSTRAINTS_ATTR = "constraints"
-
 
 @dataclass
 class Importance:
@@ -40,13 +38,8 @@ class Importance:
 
 
 def _feasible(trial: Any) -> bool:
-    """Met every budget: Optuna constraints (``trial.set_constraint``) all ≤ 0; a list in the
-    ``constraints`` user attribute is read the same way (studies of earlier bnas versions)."""
-    values = list((getattr(trial, "constraints", None) or {}).values())
-    legacy = trial.user_attrs.get(CONSTRAINTS_ATTR)
-    if isinstance(legacy, (list, tuple)):
-        values += list(legacy)
-    return all(float(v) <= 0 for v in values)
+    """Met every budget: Optuna constraints (``trial.set_constraint``) all ≤ 0."""
+    return all(float(v) <= 0 for v in (getattr(trial, "constraints", None) or {}).values())
 
 
 def param_importances(run_dir: str | Path, summary: dict[str, Any] | None = None,

@@ -9,6 +9,7 @@
     arch = next(space.enumerate())     # an Architecture
     # bnas.search: OptunaSearch(space.define_by_run, ...); in the trial:
     #   space.architecture(config), space.train_settings(config)
+    space.params_of(arch)              # the inverse: which choices name arch (or BnasError)
 
 Every problem is one :class:`~bnas.errors.BnasError` line naming the file, line and path, e.g.
 ``reactnet.yaml:14 space.blocks.rd_ratio[0]: 0 is not a positive integer``.

@@ -147,6 +147,53 @@ def architecture(space: SearchSpace, params: dict[str, Any]) -> Architecture:
     )
 
 
+def params_of(space: SearchSpace, arch: Architecture) -> dict[str, Any]:
+    """The inverse of :func:`architecture`: the parameters :func:`define_by_run` would have
+    suggested for ``arch`` (per dimension, as for every algorithm but the grid; single choices
+    are constants and left out, as there).
+
+    A BnasError (one line) says where ``arch`` leaves the space: another backbone or
+    arguments, a block whose dynamic sites disagree on their settings, or a value that is not
+    one of a block's choices.
+    """
+    where = f"{arch.summary()} is not in the space {space.name}"
+    if arch.backbone != space.backbone.name or dict(arch.args) != space.backbone.args:
+        raise BnasError(
+            f"{where}: it is {arch.backbone} with args {dict(arch.args)}, the space "
+            f"{space.backbone.name} with args {space.backbone.args}"
+        )
+    params: dict[str, Any] = {}
+
+    def choose(name: str, value: Any, choices: Sequence[Any]) -> None:
+        if value not in choices:
+            raise BnasError(
+                f"{where}: {name} = {value!r} is not a choice; valid: "
+                f"{', '.join(map(str, choices))}"
+            )
+        if len(choices) > 1:
+            params[name] = value
+
+    for block, thresholds in zip(space.blocks, arch.blocks):
+        dynamic = {site: t for site, t in thresholds.items() if t.is_dynamic}
+        choose(f"{block.prefix()}.threshold", "dynamic" if dynamic else "static",
+               block.threshold)
+        if not dynamic:
+            continue
+        settings = set(dynamic.values())
+        if len(settings) > 1:
+            raise BnasError(
+                f"{where}: block {block.index} gives its dynamic sites different generator "
+                "settings; a block of the space has one"
+            )
+        threshold = settings.pop()
+        for dim, choices in block.generator_dims().items():
+            value = SITE_JOIN.join(dynamic) if dim == "sites" else getattr(threshold, dim)
+            choose(f"{block.prefix()}.{dim}", value, choices)
+    choose("binarizer", arch.binarizer, space.space.binarizer)
+    choose("rprelu", arch.rprelu, space.space.rprelu)
+    return params
+
+
 def train_settings(space: SearchSpace, params: dict[str, Any]) -> dict[str, Any]:
     """The complete TrainConfig of a trial as a dict: data, fixed values, sampled values."""
     from bnas.train_config import TrainConfig

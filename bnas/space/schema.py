@@ -126,6 +126,13 @@ class SearchSpace(SectionModel):
         """The Architecture a flat parameter dict (a trial's config or ``trial.params``) names."""
         return sampling.architecture(self, params)
 
+    def params_of(self, arch: Architecture) -> dict[str, Any]:
+        """The parameters naming ``arch`` (the inverse of :meth:`architecture`); a one-line
+        BnasError when ``arch`` is not a candidate of this space."""
+        from bnas.space.sampling import params_of
+
+        return params_of(self, arch)
+
     def train_settings(self, params: dict[str, Any]) -> dict[str, Any]:
         """A full ``bnas.train.TrainConfig`` dict (data included), sampled values filled in."""
         return sampling.train_settings(self, params)

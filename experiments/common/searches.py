@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from bnas.run_record import is_trained
 from experiments.common.frame import Scale, resolve_root
 
 
@@ -82,7 +83,7 @@ def epoch_events(summary: dict[str, Any], run_dir: Path, started: float) -> list
     """
     events = []
     for trial in summary["trials"]:
-        if trial["status"] not in ("completed", "stopped"):
+        if not is_trained(trial["status"]):
             continue
         path = run_dir / trial["path"] / "result.json"
         if not path.is_file():

@@ -1,0 +1,42 @@
+"""One-shot search: a weight-sharing supernet over a search space's threshold choices.
+
+Every choice bnas searches lives in the sign sites, so one network can hold a whole space:
+each site keeps its static α and one DySign generator at the widest setting the space asks
+for, and a candidate runs a leading slice of it (Once-for-All's elastic width). Train it once
+with candidates drawn per step (:class:`CandidateSampler`: uniform, or the sandwich rule), then
+score any candidate with inherited weights after recalibrating BatchNorm
+(:func:`evaluate_candidate`), and extract it as a plain network (:meth:`Supernet.extract`)::
+
+    from bnas.space import load_space
+    from bnas.supernet import CandidateSampler, Supernet
+
+    space = load_space("search_spaces/demo_digits.yaml")
+    supernet = Supernet(space)
+    sampler = CandidateSampler(space, rule="sandwich", num_random=2, seed=0)
+    for step, (images, labels) in enumerate(loader):
+        for arch in sampler.candidates(step):
+            supernet.set_active(arch)
+            loss_fn(supernet(images), labels).backward()
+        optimizer.step(); optimizer.zero_grad()
+    model = supernet.extract(sampler.smallest)      # a bnas.models network, same outputs
+
+Plain torch: this package imports bnas.architecture, bnas.space, bnas.models, bnas.nn and
+bnas.train's evaluation, never Ray.
+"""
+
+from bnas.supernet.elastic import ActiveGenerator, ElasticRPReLU, ElasticSign
+from bnas.supernet.evaluation import evaluate_candidate, recalibrate_batchnorm
+from bnas.supernet.network import Supernet, leading_slice
+from bnas.supernet.sampling import SAMPLING_RULES, CandidateSampler
+
+__all__ = [
+    "SAMPLING_RULES",
+    "ActiveGenerator",
+    "CandidateSampler",
+    "ElasticRPReLU",
+    "ElasticSign",
+    "Supernet",
+    "evaluate_candidate",
+    "leading_slice",
+    "recalibrate_batchnorm",
+]
