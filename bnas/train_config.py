@@ -7,28 +7,24 @@ no torch: ``bnas validate`` can check training settings without it.
 Defaults are tuned for binary networks trained from scratch on small data on a CPU:
 AdamW at lr 2e-3 (ReActNet uses 5e-4 at batch 256 on ImageNet; a few thousand images want a
 larger step), cosine decay to 0 over every step of the run, label smoothing 0.1, gradient-norm
-clipping at 5. ``weight_decay`` is applied only to the real-valued kernels and matrices (stem,
-classifier, downsample convolutions, threshold generators); latent binary weights, biases and
-per-channel parameters (BN, RSign α, RPReLU) get none: decay pulls a latent binary weight
-toward 0, where its sign flips at every step (ReActNet uses 0 on them in step 2).
+clipping at 5, weight decay on real-valued kernels only (:mod:`bnas.train.optimizer` says why).
+Every field's description is also its ``bnas train`` flag's help.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bnas.datasets import DATASET_NAMES
 from bnas.errors import validate_as
-from bnas.writing import write_text_atomic
 
-# Every seed of bnas (a training run's, a search's) ends in numpy's RandomState somewhere
-# (Optuna's samplers, the trainer's numpy reseeding), which takes 0 .. 2**32 - 1; torch and
-# random take more. One bound on the schema, so no consumer meets a seed it cannot take.
+# Seeds (a training run's, a search's) reach numpy's RandomState (Optuna's samplers), which
+# takes 0 .. 2**32 - 1, and torch's generators (the data split), which take at most 2**64 - 1.
+# One bound on the schema, the narrowest, so no consumer meets a seed it cannot take.
 MAX_SEED = 2**32 - 1
-Seed = Annotated[int, Field(ge=0, le=MAX_SEED, description=f"0 .. {MAX_SEED}")]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class DataConfig(BaseModel):
@@ -36,12 +32,23 @@ class DataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="dataset name (bnas.data.DATASET_NAMES)")
-    root: str | None = Field(None, description="folder holding the dataset files")
-    subset: int | None = Field(None, gt=0, description="training images kept per class")
-    val_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="held out of train for val")
-    img_size: int | None = Field(None, gt=0, description="side of the images the model sees")
-    augment: bool = True
+    name: str = Field(description=f"dataset: {', '.join(DATASET_NAMES)}")
+    root: str | None = Field(
+        None, description="folder holding the dataset files; unset: the dataset's default"
+    )
+    subset: int | None = Field(
+        None, gt=0, description="training images kept per class; unset: all"
+    )
+    val_fraction: float = Field(
+        0.1, gt=0.0, lt=1.0, description="share of the training images held out for validation"
+    )
+    img_size: int | None = Field(
+        None, gt=0, description="side of the images the model sees; unset: the "
+        "architecture's img_size, else the dataset's own"
+    )
+    augment: bool = Field(
+        True, description="augment the training images with the dataset's random crops/flips"
+    )
 
 
 class TrainConfig(BaseModel):
@@ -50,39 +57,51 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: DataConfig
-    epochs: int = Field(30, gt=0)
-    batch_size: int = Field(128, gt=0)
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = Field(2e-3, gt=0.0)
-    weight_decay: float = Field(
-        1e-4, ge=0.0, description="on real-valued kernels/matrices only (module docstring)"
+    epochs: int = Field(30, gt=0, description="passes over the training split")
+    batch_size: int = Field(128, gt=0, description="images per optimizer step")
+    optimizer: Literal["adamw", "adam", "sgd"] = Field(
+        "adamw", description="adamw, adam (coupled L2 decay) or sgd with momentum"
     )
-    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD only")
-    schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    warmup_epochs: float = Field(0.0, ge=0.0)
-    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
-    grad_clip: float | None = Field(5.0, gt=0.0, description="max gradient norm; None: off")
+    lr: float = Field(2e-3, gt=0.0, description="peak learning rate, reached after warm-up")
+    weight_decay: float = Field(
+        1e-4, ge=0.0, description="weight decay, on real-valued kernels and matrices only"
+    )
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
+    schedule: Literal["cosine", "linear", "constant"] = Field(
+        "cosine", description="learning-rate decay to 0 after warm-up"
+    )
+    warmup_epochs: float = Field(
+        0.0, ge=0.0, description="epochs of linear learning-rate warm-up, fractions allowed"
+    )
+    label_smoothing: float = Field(
+        0.1, ge=0.0, lt=1.0, description="ε of the label-smoothed cross-entropy"
+    )
+    grad_clip: float | None = Field(
+        5.0, gt=0.0, description="max gradient norm; null (0 on the command line): no clipping"
+    )
     two_step: bool = Field(
         False,
         description="first half of the epochs with real weights and binary activations, "
-        "second half fully binary (Martinez et al. 2020, ReActNet)",
+        "second half fully binary: ReActNet's two-step recipe (Martinez et al. 2020)",
     )
     teacher: str | None = Field(
         None,
-        description="a trained bnas model folder (arch.yaml + model.safetensors) or "
-        "'timm:<name>'",
+        description="distil from a trained bnas model folder (arch.yaml + model.safetensors) "
+        "or timm:<name>",
     )
     teacher_checkpoint: str | None = Field(
-        None, description="safetensors weights for a 'timm:<name>' teacher"
+        None, description="safetensors weights of a timm:<name> teacher"
     )
     kd_weight: float = Field(1.0, ge=0.0, description="loss = CE + kd_weight · T² · KL")
-    kd_temperature: float = Field(4.0, gt=0.0)
-    seed: Seed = 0
+    kd_temperature: float = Field(4.0, gt=0.0, description="T of the distillation softmaxes")
+    seed: Seed = Field(
+        0, description="seeds the split, the initialisation, the data order and augmentation"
+    )
     threads: int | None = Field(
-        None, gt=0, description="torch CPU threads; None: every core this process may use"
+        None, gt=0, description="torch CPU threads; unset: every core this process may use"
     )
     eval_test: bool = Field(False, description="also evaluate the final model on the test split")
-    device: str = Field("auto", description="'auto' (cuda when available), 'cpu', 'cuda', ...")
+    device: str = Field("auto", description="auto (cuda when available), cpu, cuda or cuda:N")
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
@@ -108,11 +127,3 @@ class TrainConfig(BaseModel):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return write_text_atomic(path, self.to_yaml())

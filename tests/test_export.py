@@ -14,7 +14,7 @@ import pytest
 import torch
 from search_run_fixture import build_run_dir, epoch_checkpoint
 
-from bnas import Architecture
+from bnas import Architecture, BnasError
 from bnas.cli import main
 from bnas.pareto import pareto_front
 from bnas.search.summary import build_summary, write_summary
@@ -42,7 +42,7 @@ def _evaluate(arch: Architecture, weights: Path, train: dict) -> float:
     from bnas.data import load_splits, make_loader
     from bnas.models import build_model
     from bnas.train.checkpoint import load_model_weights
-    from bnas.train.trainer import evaluate
+    from bnas.train.evaluation import evaluate
 
     data = train["data"]
     splits = load_splits(data["name"], data.get("root"), subset=data.get("subset"),
@@ -339,6 +339,29 @@ def test_damaged_checkpoint(run_dir: Path, summary: dict, tmp_path: Path, damage
         weights.write_bytes(bytes(raw))
     _assert_one_line_error(_bnas("export", str(run), "--onnx"), expected)
     assert not (run / "export").exists()
+
+
+@pytest.mark.parametrize(("damage", "fault"), [
+    ("trailing bytes", "is truncated or has trailing bytes"),
+    ("not safetensors", "is truncated or not a safetensors file"),
+    ("shape of another size", "is corrupt"),
+])
+def test_check_safetensors_names_the_fault(tmp_path: Path, damage: str, fault: str) -> None:
+    from safetensors.numpy import save_file
+
+    from bnas.export.checkpoints import check_safetensors
+
+    path = tmp_path / "w.safetensors"
+    save_file({"w": np.zeros((3, 4), np.float32)}, str(path))
+    check_safetensors(path, "trial t")
+    raw = path.read_bytes()
+    damaged = {"trailing bytes": raw + b"\0", "not safetensors": b"PK\x03\x04",
+               "shape of another size": raw.replace(b"[3,4]", b"[3,5]")}[damage]
+    assert damaged != raw
+    path.write_bytes(damaged)
+    with pytest.raises(BnasError) as error:
+        check_safetensors(path, "trial t")
+    assert str(error.value).startswith(f"trial t: {path} {fault} (")
 
 
 def test_weights_of_another_architecture(run_dir: Path, summary: dict, tmp_path: Path,

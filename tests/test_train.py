@@ -143,7 +143,7 @@ def test_timm_teacher_with_checkpoint(tmp_path: Path) -> None:
     import timm
     from safetensors.torch import save_file
 
-    from bnas.train.trainer import load_teacher
+    from bnas.train.distillation import load_teacher
 
     model = timm.create_model("resnet10t", num_classes=10, in_chans=1)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()},
@@ -188,14 +188,103 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     proc = bnas("train", "--arch", str(arch), "--data", "digits", "--out", str(out))
     assert proc.returncode == 2
     assert proc.stderr.startswith("bnas: error: ") and proc.stderr.count("\n") == 1
-    assert "num_classes=3" in proc.stderr and "num_classes=10" in proc.stderr
+    assert "args.num_classes: 3, but digits has 10 classes" in proc.stderr
     assert not out.exists()
 
 
 def test_config_errors_name_the_field() -> None:
-    with pytest.raises(BnasError, match=r"train config: optimizer: .*got 'lion'"):
+    with pytest.raises(BnasError, match=r"config: optimizer: unknown value 'lion'; valid: "):
         TrainConfig.from_dict({"data": {"name": "digits"}, "optimizer": "lion"})
     with pytest.raises(BnasError, match=r"data.subset: unknown key|data.subsets: unknown key"):
         TrainConfig.from_dict({"data": {"name": "digits", "subsets": 3}})
     with pytest.raises(BnasError, match="two_step needs epochs >= 2"):
         TrainConfig.from_dict({"data": {"name": "digits"}, "epochs": 1, "two_step": True})
+
+
+# -- pieces of the recipe, against timm's implementations -------------------------------------
+
+
+@pytest.mark.parametrize("backbone", ["reactnet_a", "react_resnet18", "binary_cct"])
+def test_parameter_groups_equal_timms_with_binary_weights_excluded(backbone: str) -> None:
+    from timm.optim import param_groups_weight_decay
+
+    from bnas.models import build_model
+    from bnas.nn import BinaryConv2d, BinaryLinear
+    from bnas.train.optimizer import parameter_groups
+
+    model = build_model(Architecture.uniform(backbone, "dynamic", preset="tiny"))
+    binary = [f"{name}.weight" for name, module in model.named_modules()
+              if isinstance(module, (BinaryConv2d, BinaryLinear))]
+    ours = parameter_groups(model, 0.05)
+    theirs = param_groups_weight_decay(model, 0.05, no_weight_decay_list=binary)
+    assert binary and [group["weight_decay"] for group in ours] == [0.0, 0.05]
+    assert ([(g["weight_decay"], [id(p) for p in g["params"]]) for g in ours]
+            == [(g["weight_decay"], [id(p) for p in g["params"]]) for g in theirs])
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_learning_rate_decays_as_timms_schedulers(schedule: str) -> None:
+    """After warm-up our decay is timm's cosine / poly(1) scheduler; during warm-up ours is
+    timm's one step ahead (timm starts at warmup_lr_init = 0)."""
+    import torch
+    from timm.scheduler import CosineLRScheduler, PolyLRScheduler
+
+    from bnas.train.schedule import learning_rate
+
+    config = TrainConfig.from_dict({"data": {"name": "digits"}, "epochs": 5, "lr": 0.01,
+                                    "warmup_epochs": 1.5, "schedule": schedule})
+    steps_per_epoch, total, warmup = 7, 35, 10  # round(1.5 * 7) = 10: Python rounds to even
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config.lr)
+    kind, extra = (CosineLRScheduler, {}) if schedule == "cosine" else (PolyLRScheduler,
+                                                                         {"power": 1.0})
+    timm_schedule = kind(optimizer, t_initial=total - warmup, warmup_t=warmup,
+                         warmup_prefix=True, t_in_epochs=False, **extra)
+
+    def timm_lr(step: int) -> float:
+        timm_schedule.step_update(step)
+        return optimizer.param_groups[0]["lr"]
+
+    for step in range(warmup, total):
+        assert learning_rate(config, step, steps_per_epoch) == pytest.approx(timm_lr(step),
+                                                                            rel=1e-12)
+    assert timm_lr(0) == 0.0
+    for step in range(warmup):
+        assert learning_rate(config, step, steps_per_epoch) == pytest.approx(timm_lr(step + 1),
+                                                                            rel=1e-12)
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def test_every_config_field_is_a_flag_with_help() -> None:
+    from bnas.train.command import config_flags
+    from bnas.train_config import DataConfig
+
+    fields = {f"data.{name}": info for name, info in DataConfig.model_fields.items()}
+    fields.update({name: info for name, info in TrainConfig.model_fields.items()
+                   if name != "data"})
+    flags = config_flags()
+    assert {f"{f.section}.{f.field}" if f.section else f.field for f in flags} == set(fields)
+    assert all(info.description for info in fields.values())
+    assert {"--data", "--data-root", "--grad-clip", "--two-step"} <= {f.option for f in flags}
+
+    given = ["--data", "mnist", "--data-root", "data/mnist", "--subset", "3", "--val-fraction",
+             "0.2", "--img-size", "12", "--no-augment", "--epochs", "4", "--batch-size", "8",
+             "--optimizer", "sgd", "--lr", "0.5", "--weight-decay", "0", "--momentum", "0.5",
+             "--schedule", "linear", "--warmup-epochs", "1", "--label-smoothing", "0",
+             "--grad-clip", "0", "--two-step", "--teacher", "timm:resnet10t",
+             "--teacher-checkpoint", "t.safetensors", "--kd-weight", "2", "--kd-temperature",
+             "3", "--seed", "7", "--threads", "2", "--eval-test", "--device", "cpu"]
+    for flag in flags:  # a new field needs a value here
+        assert flag.option in given or f"--no-{flag.option[2:]}" in given, flag.option
+    _, config, _ = build_inputs(build_parser().parse_args(["train", "--backbone", "reactnet_a",
+                                                           *given]))
+    assert config.to_dict() == {
+        "data": {"name": "mnist", "root": "data/mnist", "subset": 3, "val_fraction": 0.2,
+                 "img_size": 12, "augment": False},
+        "epochs": 4, "batch_size": 8, "optimizer": "sgd", "lr": 0.5, "weight_decay": 0.0,
+        "momentum": 0.5, "schedule": "linear", "warmup_epochs": 1.0, "label_smoothing": 0.0,
+        "grad_clip": None, "two_step": True, "teacher": "timm:resnet10t",
+        "teacher_checkpoint": "t.safetensors", "kd_weight": 2.0, "kd_temperature": 3.0,
+        "seed": 7, "threads": 2, "eval_test": True, "device": "cpu",
+    }

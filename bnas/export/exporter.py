@@ -111,29 +111,6 @@ def _retrain_text(arch: Architecture, config: Any, trial: TrialRecord, run_name:
     return "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False)
 
 
-class _TorchSettings:
-    """Evaluate as the trainer did: its thread count, deterministic kernels on the CPU."""
-
-    def __init__(self, threads: int | None) -> None:
-        self.threads = threads
-
-    def __enter__(self) -> None:
-        import torch
-
-        self.previous = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
-                         torch.is_deterministic_algorithms_warn_only_enabled())
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        torch.use_deterministic_algorithms(True, warn_only=True)
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        threads, deterministic, warn_only = self.previous
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
-
-
 def export_trial(
     run_dir: Path,
     summary: RunRecord,
@@ -151,13 +128,14 @@ def export_trial(
     """Verify and write one trial's export folder ``out/choice.name``; return its record."""
     import torch
 
-    from bnas.data import load_splits, make_loader
     from bnas.export.onnx_export import export_onnx, onnx_parity
     from bnas.models import build_model
     from bnas.profile import profile_architecture
-    from bnas.train import TrainConfig
+    from bnas.train import TrainConfig, prepare_data
     from bnas.train.checkpoint import load_model_weights
-    from bnas.train.trainer import evaluate, fit_architecture
+    from bnas.train.evaluation import evaluate
+    from bnas.train.loop import eval_loader
+    from bnas.train.runtime import torch_runtime
 
     trial = choice.trial
     trial_id = trial.trial_id
@@ -171,15 +149,8 @@ def export_trial(
     log(f"{choice.name}  <-  trial {trial_id}  {arch.summary()}  ({choice.reason})")
 
     # ---- rebuild the trial's model and validation split, load and verify the weights ----------
-    data = config.data
-    img_size = data.img_size
-    if img_size is None and isinstance(arch.args.get("img_size"), int):
-        img_size = arch.args["img_size"]
-    splits = load_splits(data.name, data.root, subset=data.subset,
-                         val_fraction=data.val_fraction, seed=config.seed, img_size=img_size,
-                         augment=data.augment)
-    info = splits.info
-    arch = fit_architecture(arch, info.num_classes, info.in_chans, info.img_size, data.name)
+    prepared = prepare_data(arch, config)
+    arch, splits, info = prepared.arch, prepared.splits, prepared.info
     trained_arch = weights.state.get("arch")
     if trained_arch is not None and Architecture.from_dict(
             trained_arch, source=f"{weights.checkpoint_dir / STATE_FILE} arch") != arch:
@@ -191,10 +162,12 @@ def export_trial(
     model = build_model(arch)
     load_model_weights(model, weights.weights, what=f"trial {trial_id}")
     model.eval()
+    # Evaluate as the trial ran: its thread count (float sums depend on it), deterministic
+    # kernels.
     threads = (weights.state.get("config") or {}).get("threads")
-    with _TorchSettings(threads if isinstance(threads, int) and threads > 0 else None):
-        loader = make_loader(splits.val, batch_size=config.batch_size, shuffle=False)
-        val = evaluate(model, loader, torch.device("cpu"), info.num_classes)
+    cpu = torch.device("cpu")
+    with torch_runtime(threads if isinstance(threads, int) and threads > 0 else None, cpu):
+        val = evaluate(model, eval_loader(splits.val, config), cpu, info.num_classes)
     diff_pt = 100 * abs(val["top1"] - weights.reference)
     log(f"  weights     {weights.weights.relative_to(run_dir)}")
     log(f"  val_top1    recorded {weights.reference:.4f} ({weights.reference_key}), reloaded "
@@ -274,7 +247,7 @@ def export_trial(
             "cost": cost,
             "data": config.to_dict()["data"],
             "input": {"shape": [info.in_chans, info.img_size, info.img_size],
-                      "preprocessing": _preprocessing(splits.val, data.name)},
+                      "preprocessing": _preprocessing(splits.val, config.data.name)},
             "train": config.to_dict(),
             "onnx": onnx_record,
             "paths": {"folder": str(final), "retrain": str(final / RETRAIN_FILE)},

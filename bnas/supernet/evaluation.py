@@ -26,7 +26,7 @@ from torch import nn
 
 from bnas.architecture import Architecture
 from bnas.supernet.network import Supernet
-from bnas.train.trainer import evaluate
+from bnas.train.evaluation import evaluate
 
 
 @torch.no_grad()

@@ -25,13 +25,15 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from bnas.architecture import Architecture
 from bnas.errors import BnasError
+from bnas.files import BEST_MODEL_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE
+from bnas.train_config import TrainConfig
 
-MODEL_FILE = "model.safetensors"
-BEST_MODEL_FILE = "best_model.safetensors"
-OPTIMIZER_FILE = "optimizer.safetensors"
-STATE_FILE = "trainer_state.json"
 FORMAT_VERSION = 1
+# Config fields that may change between a run and its resumption: they change how fast it
+# runs or what is measured at the end, not what it trains.
+RESUMABLE_CHANGES = ("threads", "eval_test", "device")
 
 
 def epoch_seed(seed: int, epoch: int | str) -> int:
@@ -168,3 +170,35 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, folder: str | Path) -
     meta = json.loads((folder / STATE_FILE).read_text())["optimizer"]
     tensors = load_file(str(folder / OPTIMIZER_FILE))
     optimizer.load_state_dict(_optimizer_from_files(tensors, meta))
+
+
+def check_resumable(state: dict[str, Any], arch: Architecture, config: TrainConfig) -> None:
+    """A BnasError unless the checkpoint ``state`` was trained with ``arch`` and ``config``
+    (up to :data:`RESUMABLE_CHANGES`), naming the first setting that differs."""
+    where = state["folder"]
+    if state.get("arch") != arch.to_dict():
+        raise BnasError(
+            f"resume: checkpoint {where} was trained with architecture "
+            f"{Architecture.from_dict(state['arch']).summary()}, not {arch.summary()}"
+        )
+    old = _flatten(state.get("config", {}))
+    new = _flatten(config.to_dict())
+    for key in sorted(set(old) | set(new)):
+        if key.split(".")[0] in RESUMABLE_CHANGES:
+            continue
+        if old.get(key) != new.get(key):
+            raise BnasError(
+                f"resume: checkpoint {where} was trained with {key}={old.get(key)!r}, "
+                f"this run asks for {key}={new.get(key)!r}"
+            )
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"data": {"name": x}}`` → ``{"data.name": x}``."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

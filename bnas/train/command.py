@@ -9,8 +9,9 @@ Three ways to say what to train::
 A config file holds ``arch:`` (a path relative to the file, or an inline mapping), optionally
 ``out:``, and the :class:`bnas.train.TrainConfig` fields (``data:``, ``epochs``, ``lr``, ...).
 Every run folder's ``config.yaml`` is such a file. Exit codes: 0 trained, 1 diverged (the
-summary says so), 2 bad input (nothing written). Only the standard library is imported at
-module level.
+summary says so), 2 bad input (nothing written). The training flags are generated from
+TrainConfig's and DataConfig's fields (help: their descriptions), so a new setting needs no
+line here. Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
@@ -18,29 +19,88 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import UnionType
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from bnas.errors import BnasError
 
 if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+
     from bnas.architecture import Architecture
-    from bnas.train.trainer import TrainResult
+    from bnas.train.result import TrainResult
 
 DEFAULT_OUT_ROOT = Path("runs") / "train"
 QUICK_PRESET = "tiny"
-# CLI flag → TrainConfig field (top level), and → DataConfig field.
-TRAIN_FLAGS = (
-    "epochs", "batch_size", "optimizer", "lr", "weight_decay", "momentum", "schedule",
-    "warmup_epochs", "label_smoothing", "grad_clip", "two_step", "teacher",
-    "teacher_checkpoint", "kd_weight", "kd_temperature", "seed", "threads", "eval_test",
-    "device",
-)
-DATA_FLAGS = {"data": "name", "data_root": "root", "subset": "subset",
-              "val_fraction": "val_fraction", "img_size": "img_size", "augment": "augment"}
+# DataConfig fields whose flag is not their own name: the dataset is --data NAME.
+DATA_FLAG_NAMES = {"name": "data", "root": "data_root"}
+# Optional settings whose null ("off") is written 0 on the command line.
+ZERO_IS_NULL = ("grad_clip",)
+_METAVARS: dict[Any, str] = {int: "N", float: "X"}
+
+
+@dataclass(frozen=True)
+class ConfigFlag:
+    """The flag of one TrainConfig field, or of one DataConfig field (``section`` "data")."""
+
+    dest: str  # argparse's attribute, e.g. data_root
+    field: str  # the field's name, e.g. root
+    section: str | None = None  # the TrainConfig field holding the DataConfig
+
+    @property
+    def option(self) -> str:
+        return "--" + self.dest.replace("_", "-")
+
+
+def config_flags() -> list[ConfigFlag]:
+    """One flag per TrainConfig field and per field of its DataConfig, in declaration order."""
+    from bnas.train_config import DataConfig, TrainConfig
+
+    flags = []
+    for name, info in TrainConfig.model_fields.items():
+        if info.annotation is DataConfig:
+            flags += [ConfigFlag(DATA_FLAG_NAMES.get(field, field), field, name)
+                      for field in DataConfig.model_fields]
+        else:
+            flags.append(ConfigFlag(name, name))
+    return flags
+
+
+def _flag_options(name: str, info: FieldInfo) -> dict[str, Any]:
+    """argparse options of a config field: its type, metavar and help (description + default).
+
+    Every flag defaults to None, "not given", so a config file's value stands unless a flag
+    overrides it; validation is TrainConfig's, which reports a bad value in one line.
+    """
+    value_type = _value_type(name, info.annotation)
+    help_text = (info.description or "").replace("%", "%%")
+    if info.default is not None and not info.is_required():
+        shown = ("on" if info.default else "off") if value_type is bool else info.default
+        help_text += f" (default {shown})"
+    if value_type is bool:
+        return {"action": argparse.BooleanOptionalAction, "default": None, "help": help_text}
+    if get_origin(value_type) is Literal:
+        return {"metavar": "|".join(get_args(value_type)), "help": help_text}
+    return {"type": value_type, "metavar": _METAVARS.get(value_type, name.upper()),
+            "help": help_text}
+
+
+def _value_type(name: str, annotation: Any) -> Any:
+    """``int | None`` → int; bool, int, float, str or a Literal, else a TypeError."""
+    if get_origin(annotation) in (Union, UnionType):
+        options = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if len(options) == 1:
+            annotation = options[0]
+    if annotation in (bool, int, float, str) or get_origin(annotation) is Literal:
+        return annotation
+    raise TypeError(f"config field {name}: no command-line form for {annotation!r}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from bnas.train_config import DataConfig, TrainConfig
+
     parser.add_argument("config", nargs="?", metavar="CONFIG.yaml",
                         help="config file: arch: + training settings (flags override it)")
     what = parser.add_argument_group("architecture (or arch: in CONFIG.yaml)")
@@ -54,42 +114,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--rd-ratio", type=int, metavar="R",
                       help="quick form: generator reduction ratio when dynamic (default 16)")
 
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", metavar="NAME",
-                      help="dataset: digits, mnist, fashion_mnist, cifar10, cifar100, imagefolder")
-    data.add_argument("--data-root", metavar="DIR", help="folder holding the dataset")
-    data.add_argument("--subset", type=int, metavar="N", help="training images per class")
-    data.add_argument("--val-fraction", type=float, metavar="F",
-                      help="share of train held out for validation (default 0.1)")
-    data.add_argument("--img-size", type=int, metavar="N", help="image side the model sees")
-    data.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
-                      help="training augmentation (default on)")
-
-    opt = parser.add_argument_group("training (defaults: bnas.train.TrainConfig)")
-    opt.add_argument("--epochs", type=int)
-    opt.add_argument("--batch-size", type=int)
-    opt.add_argument("--optimizer", metavar="adamw|adam|sgd")
-    opt.add_argument("--lr", type=float)
-    opt.add_argument("--weight-decay", type=float,
-                     help="on real-valued kernels/matrices only")
-    opt.add_argument("--momentum", type=float, help="SGD momentum")
-    opt.add_argument("--schedule", metavar="cosine|linear|constant")
-    opt.add_argument("--warmup-epochs", type=float)
-    opt.add_argument("--label-smoothing", type=float)
-    opt.add_argument("--grad-clip", type=float, help="max gradient norm; 0 turns clipping off")
-    opt.add_argument("--two-step", action=argparse.BooleanOptionalAction, default=None,
-                     help="real weights for the first half of the epochs, then binary")
-    opt.add_argument("--teacher", metavar="DIR|timm:NAME",
-                     help="distil from a trained bnas model folder or a timm model")
-    opt.add_argument("--teacher-checkpoint", metavar="FILE.safetensors",
-                     help="weights of a timm:NAME teacher")
-    opt.add_argument("--kd-weight", type=float)
-    opt.add_argument("--kd-temperature", type=float)
-    opt.add_argument("--seed", type=int)
-    opt.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
-    opt.add_argument("--eval-test", action=argparse.BooleanOptionalAction, default=None,
-                     help="evaluate the final model on the test split too")
-    opt.add_argument("--device", help="auto (default), cpu, cuda, cuda:N")
+    groups = {"data": parser.add_argument_group("data"),
+              None: parser.add_argument_group("training (bnas.train.TrainConfig)")}
+    for flag in config_flags():
+        model = DataConfig if flag.section else TrainConfig
+        groups[flag.section].add_argument(
+            flag.option, dest=flag.dest, **_flag_options(flag.field, model.model_fields[flag.field])
+        )
 
     run_group = parser.add_argument_group("run folder")
     run_group.add_argument("--out", metavar="DIR",
@@ -192,19 +223,20 @@ def build_inputs(args: argparse.Namespace) -> tuple[Architecture, Any, Path]:
 
     settings = dict(file_data)
     data = settings.get("data")
-    data = dict(data) if isinstance(data, dict) else ({} if data is None else data)
-    if isinstance(data, dict):
-        for flag, key in DATA_FLAGS.items():
-            if getattr(args, flag) is not None:
-                data[key] = getattr(args, flag)
-        if "name" not in data:
-            raise BnasError("give a dataset: --data NAME (e.g. --data digits) or data: in a "
-                            "config file")
-    settings["data"] = data
-    for flag in TRAIN_FLAGS:
-        value = getattr(args, flag)
-        if value is not None:
-            settings[flag] = None if flag == "grad_clip" and value == 0 else value
+    settings["data"] = dict(data) if isinstance(data, dict) else ({} if data is None else data)
+    for flag in config_flags():
+        value = getattr(args, flag.dest)
+        if value is None:
+            continue
+        if flag.field in ZERO_IS_NULL and value == 0:
+            value = None
+        if flag.section is None:
+            settings[flag.field] = value
+        elif isinstance(settings[flag.section], dict):  # else TrainConfig reports it
+            settings[flag.section][flag.field] = value
+    if isinstance(settings["data"], dict) and "name" not in settings["data"]:
+        raise BnasError("give a dataset: --data NAME (e.g. --data digits) or data: in a "
+                        "config file")
     config = TrainConfig.from_dict(settings, source=source)
 
     if args.out is not None:
@@ -287,8 +319,10 @@ def _write_summary(
         summary["error"] = error
     if reference is not None:
         summary["reference"] = reference
+    from bnas.files import SUMMARY_FILE
+
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "summary.json"
+    path = out / SUMMARY_FILE
     path.write_text(json.dumps(summary, indent=1) + "\n")
     return path
 
@@ -299,12 +333,13 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise BnasError("give --resume or --overwrite, not both")
 
+    from bnas.files import LAST_DIR
+    from bnas.train import TrainingDiverged, train
     from bnas.train.checkpoint import find_checkpoint
-    from bnas.train.trainer import TrainingDiverged, train
 
     resume_from = None
     if args.resume:
-        resume_from = find_checkpoint(out / "last")
+        resume_from = find_checkpoint(out / LAST_DIR)
         if resume_from is None:
             print(f"bnas train: nothing to resume in {out}; starting from epoch 1",
                   file=sys.stderr)
