@@ -8,7 +8,12 @@ the file system says no.
 - :func:`check_folder_target` refuses, before any work, an output folder that cannot be made
   (``--out`` naming a file, a path under a file, a read-only place).
 - :func:`os_problem` turns an ``OSError`` (no space left, permission denied, name too long)
-  into one :class:`~bnas.errors.BnasError` line naming the path.
+  into one :class:`~bnas.errors.BnasError` line naming the path; the CLI shows every
+  ``OSError`` that way.
+
+File-system failures stay ``OSError`` (naming the file a user knows, not a temporary name)
+until the CLI prints them, so a writer that must clean up (a training run) can tell them
+from bad input.
 """
 
 from __future__ import annotations
@@ -29,17 +34,25 @@ def os_problem(error: OSError, path: str | Path | None = None) -> BnasError:
     return BnasError(f"{where}: {reason}" if where is not None else reason)
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` (its folder must exist) under a temporary name, then rename."""
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` (its folder must exist) under a temporary name, then rename.
+
+    On failure the temporary file is removed and the ``OSError`` names ``path``, not it.
+    """
     path = Path(path)
     temporary = path.with_name(f".{path.name}.partial")
     try:
-        temporary.write_text(text, encoding="utf-8")
+        temporary.write_bytes(data)
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
-        raise os_problem(error, path) from None
+        raise OSError(error.errno, error.strerror, str(path)) from None
     return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """:func:`write_bytes_atomic` of ``text`` in UTF-8."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def check_folder_target(path: str | Path, what: str) -> None:
@@ -68,7 +81,7 @@ def staged_folder(final: str | Path, owned: Collection[str] = ()) -> Iterator[Pa
     block did not write and that are not in ``owned`` (the names this writer may write, e.g.
     a figure it skipped this time) move into the new folder, so a user's notes or a
     ``retrain/`` run inside an export survive. Folders above ``final`` that had to be created
-    are removed again on failure. An ``OSError`` becomes one line naming the path.
+    are removed again on failure.
     """
     final = Path(final)
     check_folder_target(final, "output folder")
@@ -76,28 +89,25 @@ def staged_folder(final: str | Path, owned: Collection[str] = ()) -> Iterator[Pa
     stage = final.with_name(f".{final.name}.partial")
     previous = final.with_name(f".{final.name}.previous")
     try:
-        try:
-            stage.parent.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(stage, ignore_errors=True)
-            stage.mkdir()
-            yield stage
-            written = {entry.name for entry in stage.iterdir()}
-            if final.exists():
-                shutil.rmtree(previous, ignore_errors=True)
-                final.rename(previous)
-                try:
-                    stage.rename(final)
-                except OSError:
-                    previous.rename(final)
-                    raise
-                for entry in previous.iterdir():
-                    if entry.name not in written and entry.name not in owned:
-                        entry.rename(final / entry.name)
-                shutil.rmtree(previous)
-            else:
+        stage.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir()
+        yield stage
+        written = {entry.name for entry in stage.iterdir()}
+        if final.exists():
+            shutil.rmtree(previous, ignore_errors=True)
+            final.rename(previous)
+            try:
                 stage.rename(final)
-        except OSError as error:
-            raise os_problem(error, final) from None
+            except OSError:
+                previous.rename(final)
+                raise
+            for entry in previous.iterdir():
+                if entry.name not in written and entry.name not in owned:
+                    entry.rename(final / entry.name)
+            shutil.rmtree(previous)
+        else:
+            stage.rename(final)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         for folder in missing:  # deepest first; only folders this call made, and only if empty

@@ -17,6 +17,7 @@ root, 64 CPUs per trial, ...); they turn on when a preflight refuses them up fro
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -331,3 +332,71 @@ def test_bad_input_in_real_processes(tmp_path: Path) -> None:
         out, err = process.communicate(timeout=120)
         _check_one_error_line(process.returncode, out, err, case.expect)
         assert _snapshot(folder, BAD) == before, name
+
+
+# ---- a full disk during `bnas train` ----------------------------------------------------------
+# The kernel itself fails the writes, at whatever write runs out of room, for every writer
+# (Python, safetensors, TensorBoard's thread):
+# - before anything is trained: a file-size limit (RLIMIT_FSIZE, EFBIG "File too large") on
+#   this process, which needs no privilege and takes the same path through bnas as ENOSPC;
+# - after a checkpoint: a real tmpfs of 3 MB (ENOSPC) mounted in a private user and mount
+#   namespace (`unshare`, no root needed where the kernel allows user namespaces).
+TRAIN_ARGV = ("train", "--backbone", "reactnet_a", "--data", "digits", "--epochs", "2",
+              "--batch-size", "64", "--subset", "20", "--no-augment", "--threads", "1",
+              "--no-progress", "--out", "runs/run")
+# A run's checkpoint is ~1.7 MB, its best model 0.4 MB: 64 kB per file fails the first model
+# file; 3 MB holds epoch 1 but not epoch 2's checkpoint beside it.
+FILE_SIZE_LIMIT = 64 * 1024
+DISK_SIZE = "3m"
+ON_A_SMALL_DISK = (
+    'mount -t tmpfs -o size="$1" bnas-small-disk "$2" || exit 99; cd "$2"; shift 2; '
+    '"$@"; echo "exit $?"; find . -mindepth 1 | sort'
+)
+
+
+def test_disk_full_before_a_checkpoint_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import resource
+    import signal
+
+    monkeypatch.chdir(tmp_path)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail writes, not die
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, limits[1]))
+    try:
+        code = main(list(TRAIN_ARGV))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, previous_handler)
+    out, err = capsys.readouterr()
+    _check_one_error_line(code, out, err, "runs/run/best/model.safetensors: File too large; "
+                          "runs/run removed (nothing was trained to keep)")
+    assert list(tmp_path.iterdir()) == []  # runs/ too: it was made for this run
+
+
+def _namespaces_work() -> bool:
+    if sys.platform != "linux" or not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _namespaces_work(), reason="no user namespaces to mount a tmpfs in")
+def test_disk_full_after_a_checkpoint_keeps_it_resumable(tmp_path: Path) -> None:
+    process = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", ON_A_SMALL_DISK, "sh",
+         DISK_SIZE, str(tmp_path), sys.executable, "-c", RUNNER, *TRAIN_ARGV],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+        timeout=300)
+    assert process.returncode != 99, f"cannot mount a tmpfs: {process.stderr}"
+    lines = process.stdout.splitlines()
+    status = next(line for line in lines if line.startswith("exit "))
+    _check_one_error_line(int(status.split()[1]), "", process.stderr,
+                          "No space left on device; runs/run keeps the checkpoint of epoch 1: "
+                          "make room, then continue with --resume")
+    left = lines[lines.index(status) + 1:]
+    assert not [name for name in left if name.endswith((".partial", ".tmp", ".old"))]
+    assert {"./runs/run/last/model.safetensors", "./runs/run/last/optimizer.safetensors",
+            "./runs/run/last/trainer_state.json", "./runs/run/config.yaml"} <= set(left)

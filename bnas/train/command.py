@@ -138,16 +138,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    import yaml
+    from bnas.reading import read_yaml
 
-    if not path.is_file():
-        raise BnasError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise BnasError(f"{path}{where}: not valid YAML ({type(error).__name__})") from None
+    data = read_yaml(path, "config file").data
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -320,18 +313,20 @@ def _write_summary(
     if reference is not None:
         summary["reference"] = reference
     from bnas.files import SUMMARY_FILE
+    from bnas.writing import write_text_atomic
 
     out.mkdir(parents=True, exist_ok=True)
-    path = out / SUMMARY_FILE
-    path.write_text(json.dumps(summary, indent=1) + "\n")
-    return path
+    return write_text_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
+    from bnas.writing import check_folder_target
+
     arch, config, out = build_inputs(args)
     reference = load_reference(args)
     if args.resume and args.overwrite:
         raise BnasError("give --resume or --overwrite, not both")
+    check_folder_target(out, "--out" if args.out is not None else "output folder")
 
     from bnas.files import LAST_DIR
     from bnas.train import TrainingDiverged, train
