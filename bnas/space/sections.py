@@ -260,9 +260,47 @@ class Constraints(SectionModel):
         return problems
 
 
-class SearchSection(SectionModel):
-    """How to search: sampler, objectives, trial budget, early stopping, resources, budgets."""
+class SupernetSettings(SectionModel):
+    """Training the weight-sharing supernet (``strategy: oneshot``).
 
+    Each step trains ``candidates_per_step`` candidates of the space on one batch (one
+    optimizer step over their summed losses), so an epoch costs that many candidate-epochs.
+    ``uniform`` (SPOS, Guo et al. 2020) draws them uniformly: the default, because at one
+    candidate per step the supernet costs about one training, which is the point of a
+    one-shot search. ``sandwich`` (BigNAS, Yu et al. 2020; NAS-BNN) trains the largest and the
+    smallest candidate plus ``candidates_per_step - 2`` random ones, and with
+    ``inplace_distillation`` the others learn from the largest's logits as well.
+    """
+
+    epochs: PositiveInt | None = None  # default: train.epochs
+    sampling: Literal["uniform", "sandwich"] = "uniform"
+    candidates_per_step: PositiveInt = 1
+    inplace_distillation: bool = True
+    workers: PositiveInt = 1  # Ray Train data-parallel workers
+
+
+class EvaluateSettings(SectionModel):
+    """Searching the trained supernet (``strategy: oneshot``): candidates scored with inherited
+    weights after re-estimating BatchNorm on ``bn_batches`` training batches, ``batch`` at a
+    time per Ray worker; then the ``top_k`` (or the Pareto set) are retrained stand-alone,
+    from scratch or, with ``warm_start``, from the supernet's weights."""
+
+    candidates: PositiveInt = 500
+    batch: PositiveInt = 16
+    bn_batches: PositiveInt = 4
+    retrain: Literal["top_k", "pareto"] = "top_k"
+    top_k: PositiveInt = 3
+    warm_start: bool = False
+
+
+STRATEGIES = ("multitrial", "oneshot")
+
+
+class SearchSection(SectionModel):
+    """How to search: strategy, sampler, objectives, trial budget, early stopping, resources,
+    budgets; for a one-shot search also how to train the supernet and search it."""
+
+    strategy: Literal[STRATEGIES] = "multitrial"  # type: ignore[valid-type]
     algorithm: Literal[ALGORITHMS] = "tpe"  # type: ignore[valid-type]
     objectives: Annotated[dict[str, Literal["max", "min"]], Field(min_length=1)] = {
         "val_top1": "max"
@@ -273,6 +311,8 @@ class SearchSection(SectionModel):
     resources_per_trial: Resources = Field(default_factory=Resources)
     constraints: Constraints = Field(default_factory=Constraints)
     seed: Seed = 0
+    supernet: SupernetSettings | None = None
+    evaluate: EvaluateSettings | None = None
 
     def constraints_dict(self) -> dict[str, float]:
         """The budgets that are set, e.g. ``{"max_size_mib": 1.5}``."""
