@@ -1,14 +1,17 @@
-"""A pytest plugin (``-p bnas_models_only``) that runs timm's own ``tests/test_models.py`` on
-the ``bnas_*`` models only; tests/test_timm_conventions.py loads it.
+"""A pytest plugin (``-p bnas_models_only``) that runs the ``test_model_*`` tests of timm's own
+``tests/test_models.py`` on the ``bnas_*`` models only; tests/test_timm_conventions.py loads it.
 
-timm parametrizes its model tests with ``timm.list_models(...)`` when pytest imports its test
-module. This plugin is imported before that: it registers the bnas models, narrows
-``list_models`` to them (and ``list_pretrained`` to nothing: bnas has no weights), and
-deselects the tests that name timm's own models. It skips the TorchScript tests, as timm's
-test module itself excludes its own unscriptable models from them (``EXCLUDE_JIT_FILTERS``):
-the bnas binarizers are autograd Functions with surrogate gradients, which TorchScript cannot
-compile (and ``torch.jit.script`` is deprecated in favour of ``torch.compile`` /
-``torch.export``).
+timm parametrizes those tests with ``timm.list_models(...)`` when pytest imports its test
+module. This plugin is imported before that: it registers the bnas models and narrows
+``list_models`` to them (``list_pretrained`` to nothing: bnas has no weights). timm picks the
+models for its ``forward_intermediates`` tests by their source module (``module=``, its own
+model files); the bnas models implement that API too, so they take part. Tests of other
+functions, and those naming timm's own models, are deselected.
+
+The TorchScript tests are skipped, as timm's test module skips its own unscriptable models
+(``EXCLUDE_JIT_FILTERS``): the bnas binarizers are autograd Functions with surrogate
+gradients, which TorchScript cannot compile (and ``torch.jit.script`` is deprecated in favour
+of ``torch.compile`` / ``torch.export``).
 """
 
 import pytest
@@ -28,8 +31,8 @@ torch.set_num_threads(1)
 _list_models = timm.list_models
 
 
-def list_bnas_models(*args, **kwargs) -> list[str]:
-    return [name for name in _list_models(*args, **kwargs) if name.startswith("bnas_")]
+def list_bnas_models(filter: str = "", module: str = "", *args, **kwargs) -> list[str]:
+    return [name for name in _list_models(filter, "", *args, **kwargs) if name.startswith("bnas_")]
 
 
 timm.list_models = list_bnas_models
@@ -41,7 +44,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         params = getattr(item, "callspec", None)
         model_name = str(params.params.get("model_name", "")) if params else ""
-        (selected if model_name.startswith("bnas_") else deselected).append(item)
+        if item.originalname.startswith("test_model_") and model_name.startswith("bnas_"):
+            selected.append(item)
+        else:
+            deselected.append(item)
         if "torchscript" in item.name:
             item.add_marker(pytest.mark.skip(reason=UNSCRIPTABLE))
     config.hook.pytest_deselected(items=deselected)

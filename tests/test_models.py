@@ -385,7 +385,10 @@ def test_headless_and_unpooled_as_timm_makes_them(backbone):
     channels_last = unpooled.output_fmt == "NHWC"
     grid = unpooled.pretrained_cfg["pool_size"]
     features = unpooled.num_features
-    assert unpooled(x).shape == ((2, *grid, features) if channels_last else (2, features, *grid))
+    features_map = unpooled(x)
+    assert features_map.shape == ((2, *grid, features) if channels_last else (2, features, *grid))
+    features_map.sum().backward()  # no weights left unused (DDP would refuse them)
+    assert all(p.grad is not None for p in unpooled.parameters())
     unpooled.reset_classifier(5, unpooled.global_pools[0])
     assert unpooled(x).shape == (2, 5) and unpooled.head.training
     with pytest.raises(BnasError, match="global_pool must be one of"):

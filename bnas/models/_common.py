@@ -8,7 +8,7 @@ checks their values, so a bad value fails with one line before any tensor is mad
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -172,11 +172,15 @@ class BinaryBackbone(nn.Module):
                     f"{', '.join(map(repr, self.global_pools))}, got {global_pool!r}"
                 )
             self.global_pool = global_pool
+        self.head = self.like_model(lambda: self.new_head(num_classes))
+        self.num_classes = num_classes
+
+    def like_model(self, make: Callable[[], nn.Module]) -> nn.Module:
+        """A module made by ``make`` on the model's device, in its dtype and train/eval mode."""
         like = next(self.parameters())
         with torch.device(like.device):
-            head = self.new_head(num_classes)
-        self.head = head.to(dtype=like.dtype).train(self.training)
-        self.num_classes = num_classes
+            module = make()
+        return module.to(dtype=like.dtype).train(self.training)
 
     def feature_levels(self, indices: int | Sequence[int] | None) -> tuple[list[int], list[int]]:
         """The ``feature_info`` levels ``indices`` selects, by timm's rules (``None``: all; an

@@ -202,6 +202,14 @@ def fit_position_embedding(
 torch.fx.wrap("fit_position_embedding")
 
 
+def _trunc_normal_linear(in_features: int, out_features: int) -> nn.Linear:
+    """CCT's initialisation of its real-valued linears: trunc-normal σ = 0.02, zero bias."""
+    linear = nn.Linear(in_features, out_features)
+    trunc_normal_(linear.weight, std=0.02)
+    nn.init.zeros_(linear.bias)
+    return linear
+
+
 @register_backbone("binary_cct")
 class BinaryCCT(BinaryBackbone):
     """Binary CCT from an Architecture (layouts: :data:`bnas.backbones.BINARY_CCT_LAYOUTS`).
@@ -243,18 +251,26 @@ class BinaryCCT(BinaryBackbone):
             for index in range(depth)
         ]
         self.norm = nn.LayerNorm(dim)
-        self.attention_pool = nn.Linear(dim, 1)
         self.num_features = dim
-        trunc_normal_(self.attention_pool.weight, std=0.02)
-        nn.init.zeros_(self.attention_pool.bias)
+        self.attention_pool: nn.Linear | None = self.new_attention_pool()
         self.head = self.new_head(self.num_classes)
 
+    def new_attention_pool(self) -> nn.Linear:
+        """The sequence pooling's token score: Linear(D → 1)."""
+        return _trunc_normal_linear(self.num_features, 1)
+
     def new_head(self, num_classes: int) -> nn.Module:
-        head = super().new_head(num_classes)
-        if num_classes:
-            trunc_normal_(head.weight, std=0.02)
-            nn.init.zeros_(head.bias)
-        return head
+        if not num_classes:
+            return nn.Identity()
+        return _trunc_normal_linear(self.num_features, num_classes)
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """As for the CNNs; without pooling the attention pool goes too (no unused weights)."""
+        super().reset_classifier(num_classes, global_pool)
+        if self.global_pool != "seq":
+            self.attention_pool = None
+        elif self.attention_pool is None:
+            self.attention_pool = self.like_model(self.new_attention_pool)
 
     def embed(self, x: Tensor) -> tuple[Tensor, Sequence[int]]:
         """N×L×D tokens with their position embedding, and their grid (H', W')."""
