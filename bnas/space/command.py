@@ -196,11 +196,11 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
 
 
 def _fail_constraint(space: SearchSpace, problem: str) -> None:
-    from bnas.space.yaml_lines import load_located
+    from bnas.reading import load_yaml
 
     key = problem.split(" > ")[1].split()[0]
     loc = ("search", "constraints", key)
-    where = load_located(space.source_text, space.source).where(loc)
+    where = load_yaml(space.source_text, space.source).where(loc)
     raise BnasError(
         f"{where} search.constraints.{key}: even the cheapest candidate is over budget "
         f"({problem}): no candidate could be trained"
