@@ -190,6 +190,19 @@ def test_a_failed_ray_train_run_is_told_by_its_first_worker():
     assert failure_reason(ControllerError(OSError("disk full\ndetails"))) == "OSError: disk full"
 
 
+def test_ray_train_workers_get_the_data_root_as_the_user_meant_it(tmp_path, monkeypatch):
+    from bnas.search.supernet_training import with_absolute_data_root
+
+    monkeypatch.chdir(tmp_path)
+    space = space_of("data.root=data/digits")
+    shipped = with_absolute_data_root(space)
+    assert shipped.data.root == str(tmp_path / "data" / "digits")
+    assert space.data.root == "data/digits"  # the caller's space is left as it is
+    assert shipped.source_text == space.source_text and shipped.blocks == space.blocks
+    plain = space_of()  # digits from scikit-learn: no root, nothing to change
+    assert with_absolute_data_root(plain) is plain
+
+
 def perturbed_supernet(space) -> Supernet:
     """A supernet whose candidates compute different functions (a fresh generator's W2 is 0,
     which makes every dynamic threshold static)."""
