@@ -1,11 +1,12 @@
-"""All benchmarks in one run: step time (bench/step_time.py) and search overhead
-(bench/search_overhead.py), one table of ratios with their targets, written as JSON.
+"""All benchmarks in one run: step time (bench/step_time.py), the supernet's step
+(bench/supernet_step.py) and search overhead (bench/search_overhead.py), one table of ratios
+with their targets, written as JSON.
 
     python bench/run_all.py                          # bench/results/latest.json
     python bench/run_all.py --json /tmp/bench.json --quick
 
 The figures come from one invocation on one machine, so they share its state; the JSON keeps
-the raw measurements of both benchmarks, the versions, the machine and the command.
+the raw measurements of every benchmark, the versions, the machine and the command.
 """
 
 from __future__ import annotations
@@ -26,13 +27,17 @@ for path in (str(BENCH), str(REPO)):
 
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
+import supernet_step  # noqa: E402
 
-TARGETS = {"step_time": step_time.TARGETS, "search_overhead": search_overhead.TARGETS}
+TARGETS = {"step_time": step_time.TARGETS, "supernet_step": supernet_step.TARGETS,
+           "search_overhead": search_overhead.TARGETS}
 # Readable names for the benchmarks' own keys; a key not named here is shown as it is.
 LABELS = {
     "dynamic/static time": "dynamic / static step time",
     "dynamic/static params": "dynamic / static parameters",
     "static/float time": "binary / float twin step time",
+    "supernet sampled / dynamic time": "supernet / all-dynamic step (sampled)",
+    "supernet largest / dynamic time": "  the same, largest candidate active",
     "search / plain time": "search wall / summed plain trainings",
     "search / plain, after start-up": "  the same, after start-up",
     "2 concurrent / 1 (trials/h)": "2 concurrent / 1 trials per hour",
@@ -41,7 +46,7 @@ LABELS = {
 
 
 def table(results: dict[str, dict]) -> list[dict]:
-    """Every target of both benchmarks with its measured ratio (None if not measured)."""
+    """Every target of every benchmark with its measured ratio (None if not measured)."""
     rows = []
     for bench, targets in TARGETS.items():
         for key, target in targets.items():
@@ -69,16 +74,19 @@ def main(argv: list[str] | None = None) -> dict:
     overhead_args = ["--trials", "2", "--epochs", "2"] if args.quick else []
     print("== step time (bench/step_time.py " + " ".join(step_args) + ")", flush=True)
     results = {"step_time": step_time.main(step_args)}
+    print("\n== supernet step (bench/supernet_step.py " + " ".join(step_args) + ")", flush=True)
+    results["supernet_step"] = supernet_step.main(step_args)
     print("\n== search overhead (bench/search_overhead.py " + " ".join(overhead_args) + ")",
           flush=True)
     results["search_overhead"] = search_overhead.main(overhead_args)
     rows = table(results)
 
-    print(f"\n{'figure':<38} {'measured':>9} {'target':>8}  ok")
+    width = max(len(row["figure"]) for row in rows)
+    print(f"\n{'figure':<{width}} {'measured':>9} {'target':>8}  ok")
     for row in rows:
         value = "-" if row["measured"] is None else f"{row['measured']:.3f}"
         ok = {True: "yes", False: "NO", None: "?"}[row["ok"]]
-        print(f"{row['figure']:<38} {value:>9} {row['target']:>8}  {ok}")
+        print(f"{row['figure']:<{width}} {value:>9} {row['target']:>8}  {ok}")
     report = {
         "command": " ".join(["python bench/run_all.py",
                              *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),

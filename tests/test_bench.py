@@ -1,4 +1,4 @@
-"""bench/: the step-time benchmark runs and the combined table judges every target."""
+"""bench/: the step-time benchmarks run and the combined table judges every target."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ sys.path.insert(0, str(BENCH))
 import run_all  # noqa: E402
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
+import supernet_step  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +35,37 @@ def test_step_time_measures_every_target(step_results: dict) -> None:
     assert 1.0 < ratios["dynamic/static params"] < 1.5
 
 
-def test_table_has_every_target_and_judges_its_direction(step_results: dict) -> None:
+@pytest.fixture(scope="module")
+def supernet_results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "supernet.json"
+    result = supernet_step.main(["--preset", "tiny", "--img-size", "8", "--rounds", "1",
+                                 "--steps", "1", "--batch-size", "8", "--threads", "1",
+                                 "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    return result
+
+
+def test_supernet_step_times_every_variant(supernet_results: dict) -> None:
+    assert set(supernet_results["ratios"]) == set(supernet_step.TARGETS)
+    assert set(supernet_results["seconds_per_step"]) == {
+        "all-dynamic", "supernet, largest", "supernet, sampled"}
+    assert all(math.isfinite(value) and value > 0
+               for value in supernet_results["ratios"].values())
+    assert supernet_results["largest"] == "reactnet_a[D4 D4 D4 D4]"
+
+
+def test_table_has_every_target_and_judges_its_direction(step_results: dict,
+                                                        supernet_results: dict) -> None:
     overhead = dict(search_overhead.TARGETS)
     overhead["2 concurrent / 1 (trials/h)"] = 1.2  # below its floor of 1.8
     overhead["search / plain time"] = 3.0  # above its ceiling of 1.1
     overhead["seconds to first result"] = float("nan")  # not measured
-    rows = run_all.table({"step_time": step_results, "search_overhead": {"ratios": overhead}})
+    rows = run_all.table({"step_time": step_results, "supernet_step": supernet_results,
+                          "search_overhead": {"ratios": overhead}})
 
     by_key = {row["key"]: row for row in rows}
-    assert set(by_key) == set(step_time.TARGETS) | set(search_overhead.TARGETS)
+    assert set(by_key) == (set(step_time.TARGETS) | set(supernet_step.TARGETS)
+                           | set(search_overhead.TARGETS))
     assert by_key["2 concurrent / 1 (trials/h)"]["ok"] is False
     assert by_key["2 concurrent / 1 (trials/h)"]["target"] == "≥ 1.8"
     assert by_key["search / plain time"]["ok"] is False

@@ -229,7 +229,7 @@ def test_cli_bad_input_is_exit_2_with_one_line_on_stderr(args, message):
     ("args", "message"),
     [
         (["{bad}", "--backbone", "reactnet_a"], "not both"),
-        (["{bad}"], "bad.yaml:3: not valid YAML"),
+        (["{bad}"], "bad.yaml:2 not valid YAML"),
         (["{bad}", "--preset", "tiny"], "--preset applies only with --backbone"),
         (["--backbone", "reactnet_a", "--preset", "huge"], "unknown value 'huge'; valid: tiny"),
         (["--backbone", "reactnet_a", "--threshold", "dyn"], "--threshold: unknown threshold"),

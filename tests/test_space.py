@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -145,6 +146,41 @@ def test_validate_prints_size_and_exits_0(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+ONESHOT = """\
+name: oneshot
+backbone: {name: reactnet_a, preset: tiny}
+space: {blocks: {threshold: [static, dynamic], rd_ratio: [2, 4]}}
+data: {name: digits}
+train: {epochs: 6, batch_size: 32, lr: {loguniform: [1e-3, 1e-2]}}
+search:
+  strategy: oneshot
+  scheduler: {asha: {grace_period: 2}}
+  supernet: {sampling: sandwich, candidates_per_step: 3, workers: 2}
+  evaluate: {candidates: 200, top_k: 2}
+"""
+
+
+def test_validate_shows_a_oneshot_plan_and_its_cost_in_candidate_epochs() -> None:
+    from bnas.space.command import describe
+
+    rows = dict(describe(parse_space(ONESHOT, "oneshot.yaml")))
+    assert rows["search"].startswith("oneshot: train one supernet, score candidates")
+    assert rows["supernet"] == (
+        "6 epochs, sandwich (largest, smallest and 1 random), in-place distillation from the "
+        "largest, 3 candidates per step: 18 candidate-epochs; 2 workers with 1 CPU + 0 GPU; "
+        "sampled settings at their middle: train.lr 0.00316")
+    assert rows["scoring"].startswith("200 candidates of 2,401 with inherited weights, "
+                                      "BatchNorm re-estimated on 4 batches each")
+    assert rows["retraining"].startswith("the top 2 stand-alone, 6 epochs each from scratch: "
+                                         "12 candidate-epochs; ASHA on val_top1 (grace 2")
+    assert rows["cost"] == ("30 candidate-epochs (supernet + retraining), against 6 for "
+                            "training one candidate")
+    assert "trials" not in rows
+    pareto = dict(describe(parse_space(ONESHOT.replace("top_k: 2", "retrain: pareto"), "p.yaml")))
+    assert pareto["retraining"].startswith("the Pareto set (its size is known after scoring)")
+    assert pareto["cost"].startswith("18 candidate-epochs + 6 per Pareto candidate")
+
+
 def test_cost_range_and_impossible_budget() -> None:
     from bnas.space.command import cost_range
 
@@ -155,6 +191,24 @@ def test_cost_range_and_impossible_budget() -> None:
     line = tight.splitlines().index("  constraints: {max_ops: 100}") + 1
     with pytest.raises(BnasError, match=rf"^demo.yaml:{line} search.constraints.max_ops: even"):
         cost_range(parse_space(tight, "demo.yaml"))
+
+
+@pytest.mark.parametrize("backbone", ["reactnet_a", "react_resnet18", "binary_cct"])
+def test_backbone_section_accepts_exactly_the_declared_arguments(backbone: str) -> None:
+    from bnas.backbones import BACKBONES
+
+    info = BACKBONES[backbone]
+    declared = info.args_model.model_fields
+    given = {name: field.default for name, field in declared.items()
+             if name not in ("num_classes", "in_chans", "img_size", "stem")}
+    space = parse_space(f"backbone: {json.dumps({'name': backbone, **given})}\n"
+                        "data: {name: digits}\nsearch: {num_samples: 1}\n", "args.yaml")
+    assert {k: v for k, v in space.backbone.args.items() if k in given} == given
+    others = {name for other in BACKBONES.values() for name in other.args_model.model_fields}
+    for name in sorted(others - set(declared)):
+        with pytest.raises(BnasError, match=rf"backbone.{name}: {backbone} takes no '{name}'"):
+            parse_space(f"backbone: {{name: {backbone}, {name}: 1}}\ndata: {{name: digits}}\n"
+                        "search: {num_samples: 1}\n", "args.yaml")
 
 
 def test_every_declared_dataset_has_a_reader_with_its_shape() -> None:

@@ -41,7 +41,7 @@ from bnas.train.checkpoint import epoch_seed
 from bnas.train.distillation import distillation_loss
 from bnas.train.loop import eval_loader
 from bnas.train.prepare import prepare_data
-from bnas.train.result import comparable
+from bnas.train.result import TrainingDiverged, comparable
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -170,6 +170,37 @@ def test_sandwich_training_trains_both_ends_every_step_in_two_steps(tmp_path):
     supernet = load_supernet(space, result.checkpoint)
     conv = supernet.network.blocks[1].conv3x3.conv
     assert conv.binarize_weights  # the phase of the last epoch
+
+
+def test_a_diverging_supernet_stops_at_the_first_non_finite_loss(tmp_path):
+    space = space_of("data.subset=20", "train.epochs=1", "train.lr=1.0e+30")
+    with pytest.raises(TrainingDiverged, match=r"^loss became (nan|inf) at epoch 1, step \d+$"):
+        train_supernet(space, out_dir=tmp_path, threads=1)
+    assert not (tmp_path / "last").exists()  # no epoch finished, nothing checkpointed
+
+
+def test_a_failed_ray_train_run_is_told_by_its_first_worker():
+    from ray.train import ControllerError, WorkerGroupError
+
+    from bnas.search.supernet_training import failure_reason
+
+    diverged = TrainingDiverged("loss became nan at epoch 3, step 7")
+    error = WorkerGroupError("two failed", {1: RuntimeError("later"), 0: diverged})
+    assert failure_reason(error) == "worker 0: TrainingDiverged: loss became nan at epoch 3, step 7"
+    assert failure_reason(ControllerError(OSError("disk full\ndetails"))) == "OSError: disk full"
+
+
+def test_ray_train_workers_get_the_data_root_as_the_user_meant_it(tmp_path, monkeypatch):
+    from bnas.search.supernet_training import with_absolute_data_root
+
+    monkeypatch.chdir(tmp_path)
+    space = space_of("data.root=data/digits")
+    shipped = with_absolute_data_root(space)
+    assert shipped.data.root == str(tmp_path / "data" / "digits")
+    assert space.data.root == "data/digits"  # the caller's space is left as it is
+    assert shipped.source_text == space.source_text and shipped.blocks == space.blocks
+    plain = space_of()  # digits from scikit-learn: no root, nothing to change
+    assert with_absolute_data_root(plain) is plain
 
 
 def perturbed_supernet(space) -> Supernet:
@@ -338,7 +369,7 @@ def test_ray_train_resumes_a_killed_worker_and_matches_training_here(
     assert driver.returncode == 0, stdout[-3000:] + stderr[-3000:]
     attempts = json.loads(stdout.strip().splitlines()[-1])["attempts"]
 
-    assert attempts[0]["error"].startswith("supernet training failed: ")
+    assert attempts[0]["error"].startswith("supernet training failed: worker 0: ")
     final = run_dir / "supernet" / "epoch_0003"
     assert attempts[1] == {"error": None, "checkpoint": str(final)}
     assert "resuming after epoch 1" in stdout or "resuming after epoch 2" in stdout

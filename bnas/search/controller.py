@@ -21,6 +21,7 @@ import yaml
 
 from bnas.errors import BnasError
 from bnas.files import OVERRIDES_FILE, SPACE_FILE, STUDY_FILE, SUMMARY_FILE
+from bnas.reading import read_yaml
 from bnas.run_record import RunRecord
 from bnas.search.cluster import ray_session
 from bnas.search.summary import summarize, write_summary
@@ -243,7 +244,7 @@ def load_run_space(run_dir: Path) -> Any:
     from bnas.space import load_space
 
     overrides_file = run_dir / OVERRIDES_FILE
-    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+    overrides = read_yaml(overrides_file, "overrides file").data if overrides_file.is_file() else []
     return load_space(run_dir / SPACE_FILE, overrides=overrides)
 
 

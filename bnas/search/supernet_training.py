@@ -52,6 +52,18 @@ def supernet_checkpoint(run_dir: str | Path) -> tuple[Path, int] | None:
     return found
 
 
+def with_absolute_data_root(space: Any) -> Any:
+    """``space`` with ``data.root`` made absolute (relative to this process's directory, as the
+    user wrote it): Ray Train starts its workers in a folder of its own. A copy; ``space``
+    itself is left as it is."""
+    root = space.data.root
+    if root is None or Path(root).expanduser().is_absolute():
+        return space
+    copy = space.model_copy(deep=True)
+    copy.data.root = str(Path(root).expanduser().resolve())
+    return copy
+
+
 def _train_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: train_supernet on this process's share, reporting every epoch."""
     import ray
@@ -179,7 +191,8 @@ def train_supernet_on_ray(
     if not address_given:
         _check_fits(settings.workers, per_worker)
     backend = "nccl" if use_gpu else "gloo"
-    print(f"supernet: {settings.epochs} epochs, {settings.sampling} sampling, "
+    print(f"supernet: {settings.epochs} epoch{'s' * (settings.epochs > 1)}, "
+          f"{settings.sampling} sampling, "
           f"{settings.candidates_per_step} candidate{'s' * (settings.candidates_per_step > 1)} "
           f"per step, {settings.workers} worker{'s' * (settings.workers > 1)} ({backend})"
           + (f"; resuming after epoch {last[1]}" if last else ""), flush=True)
@@ -190,7 +203,7 @@ def train_supernet_on_ray(
     relay = threading.Thread(target=_relay_to, args=(progress, queue, done), daemon=True)
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"space": space, "use_gpu": use_gpu,
+        train_loop_config={"space": with_absolute_data_root(space), "use_gpu": use_gpu,
                            "threads": max(1, int(resources.cpu))},
         torch_config=TorchConfig(backend=backend),
         scaling_config=ScalingConfig(num_workers=settings.workers, use_gpu=use_gpu,
@@ -206,10 +219,9 @@ def train_supernet_on_ray(
     relay.start()
     try:
         result = trainer.fit()
-    except Exception as error:  # Ray wraps the worker's exception; its first line says why
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise BnasError(f"supernet training failed: {reason} (resume continues from the last "
-                        "epoch checkpoint)") from error
+    except Exception as error:
+        raise BnasError(f"supernet training failed: {failure_reason(error)} (resume continues "
+                        "from the last epoch checkpoint)") from error
     finally:
         done.set()
         relay.join()
@@ -217,6 +229,21 @@ def train_supernet_on_ray(
     if result.checkpoint is None:
         raise BnasError("supernet training reported no checkpoint")
     return Path(result.checkpoint.path)
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line: the first failed worker's exception (Ray Train's ``WorkerGroupError`` keeps
+    them by rank), the controller's, or the error's own first line."""
+    failures = getattr(error, "worker_failures", None) or {}
+    if failures:
+        rank = min(failures)
+        error = failures[rank]
+        prefix = f"worker {rank}: "
+    else:
+        error = getattr(error, "controller_failure", None) or error
+        prefix = ""
+    first = (str(error).strip().splitlines() or [""])[0]
+    return f"{prefix}{type(error).__name__}" + (f": {first}" if first else "")
 
 
 def _check_fits(workers: int, per_worker: dict[str, float]) -> None:

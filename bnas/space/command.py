@@ -95,15 +95,68 @@ def describe(space: SearchSpace) -> list[tuple[str, str]]:
                           + (f"; {', '.join(extra)}" if extra else "") + ")"),
         ("hyperparams", hyper),
         ("parameters", f"{len(names)} ({shown})" if names else "none: one candidate"),
+    ]
+    per_trial = f"{resources.cpu:g} CPU + {resources.gpu:g} GPU"
+    if search.strategy == "oneshot":
+        return rows + oneshot_plan(space, objectives, stopping, per_trial)
+    rows += [
         ("search", f"{search.algorithm} on {objectives}, {search.num_samples} trials, "
                    f"{search.max_concurrent} at a time, seed {search.seed}"),
-        ("trials", f"{space.epochs} epochs each, {stopping}; "
-                   f"{resources.cpu:g} CPU + {resources.gpu:g} GPU per trial"),
+        ("trials", f"{space.epochs} epochs each, {stopping}; {per_trial} per trial"),
     ]
     if search.algorithm == "grid":
         rows.append(("grid", f"{_count(search.num_samples or 0)} of "
                              f"{_count(space.size() * (combos or 1))} points"))
     return rows
+
+
+def _plural(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
+def oneshot_plan(space: SearchSpace, objectives: str, stopping: str,
+                 per_trial: str) -> list[tuple[str, str]]:
+    """The rows of a one-shot search: the supernet, the scoring, the retraining, the cost in
+    candidate-epochs (one candidate's forward and backward passes over the training data)."""
+    search = space.search
+    supernet, evaluate = search.supernet, search.evaluate
+    assert supernet is not None and evaluate is not None  # filled for oneshot by the checks
+    per_step = supernet.candidates_per_step
+    supernet_cost = supernet.epochs * per_step
+    sampling = supernet.sampling
+    if sampling == "sandwich":
+        sampling += " (largest, smallest" + (f" and {per_step - 2} random" if per_step > 2
+                                             else "") + ")"
+        if supernet.inplace_distillation:
+            sampling += ", in-place distillation from the largest"
+    start = "warm-started from the supernet" if evaluate.warm_start else "from scratch"
+    fixed = ", ".join(f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+                      for key, value in space.train.central_params().items())
+    if evaluate.retrain == "top_k":
+        retrained = f"the top {evaluate.top_k}"
+        retrain_cost = evaluate.top_k * space.epochs
+        total = f"{_count(supernet_cost + retrain_cost)} candidate-epochs"
+    else:
+        retrained = "the Pareto set (its size is known after scoring)"
+        retrain_cost = None
+        total = f"{_count(supernet_cost)} candidate-epochs + {space.epochs} per Pareto candidate"
+    return [
+        ("search", f"oneshot: train one supernet, score candidates with its weights "
+                   f"({search.algorithm} on {objectives}), retrain the best; seed {search.seed}"),
+        ("supernet", f"{_plural(supernet.epochs, 'epoch')}, {sampling}, "
+                     f"{_plural(per_step, 'candidate')} per step: {_count(supernet_cost)} "
+                     f"candidate-epochs; {_plural(supernet.workers, 'worker')} with {per_trial}"
+                     + (f"; sampled settings at their middle: {fixed}" if fixed else "")),
+        ("scoring", f"{_plural(evaluate.candidates, 'candidate')} of "
+                    f"{_count(space.size())} with inherited weights, BatchNorm re-estimated on "
+                    f"{_plural(evaluate.bn_batches, 'batch', 'batches')} each (forward passes "
+                    f"only), {evaluate.batch} per call"),
+        ("retraining", f"{retrained} stand-alone, {space.epochs} epochs each {start}"
+                       + (f": {_count(retrain_cost)} candidate-epochs" if retrain_cost else "")
+                       + f"; {stopping}; {search.max_concurrent} at a time, {per_trial} each"),
+        ("cost", f"{total} (supernet + retraining), against {space.epochs} for training one "
+                 "candidate"),
+    ]
 
 
 def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
@@ -143,11 +196,11 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
 
 
 def _fail_constraint(space: SearchSpace, problem: str) -> None:
-    from bnas.space.yaml_lines import load_located
+    from bnas.reading import load_yaml
 
     key = problem.split(" > ")[1].split()[0]
     loc = ("search", "constraints", key)
-    where = load_located(space.source_text, space.source).where(loc)
+    where = load_yaml(space.source_text, space.source).where(loc)
     raise BnasError(
         f"{where} search.constraints.{key}: even the cheapest candidate is over budget "
         f"({problem}): no candidate could be trained"

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bnas.architecture import THRESHOLD_KINDS, Threshold
 from bnas.datasets import DATASET_NAMES
-from bnas.train_config import DataConfig
+from bnas.train_config import DataConfig, Seed
 
 ALGORITHMS = ("tpe", "random", "grid", "nsga2")
 MULTI_OBJECTIVE = ("nsga2",)
@@ -310,7 +310,7 @@ class SearchSection(SectionModel):
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     resources_per_trial: Resources = Field(default_factory=Resources)
     constraints: Constraints = Field(default_factory=Constraints)
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
     supernet: SupernetSettings | None = None
     evaluate: EvaluateSettings | None = None
 

@@ -339,8 +339,9 @@ class _SupernetRun:
         self.rank = 0 if shard is None else shard[0]
         self.model: nn.Module = supernet
         if shard is not None:
+            gpu = device.index if device.index is not None else torch.cuda.current_device()
             self.model = DistributedDataParallel(
-                supernet, device_ids=[device.index] if device.type == "cuda" else None,
+                supernet, device_ids=[gpu] if device.type == "cuda" else None,
                 find_unused_parameters=True)
         settings = supernet_settings(space)
         self.sampler = candidate_sampler(space, config.seed)
@@ -457,7 +458,8 @@ def describe_epoch(metrics: dict[str, Any], epochs: int) -> str:
         f"val top-1 largest {metrics['val_top1_largest']:.3f} "
         f"smallest {metrics['val_top1_smallest']:.3f}  sampled {metrics['candidates_sampled']} "
         f"({metrics['distinct_candidates']} distinct; dynamic share per block {share})  "
-        f"{metrics['candidate_epochs']} candidate-epochs  {metrics['epoch_seconds']:.1f} s"
+        f"{metrics['candidate_epochs']} candidate-epoch{'s' * (metrics['candidate_epochs'] != 1)}"
+        f"  {metrics['epoch_seconds']:.1f} s"
     )
 
 
