@@ -16,6 +16,7 @@ trained trial ran; when every trial completed, that is simply each trial's ``val
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -26,6 +27,7 @@ from typing import Any
 from bnas.errors import BnasError
 from bnas.pareto import pareto_front
 from bnas.rank_agreement import kendall_tau
+from bnas.reading import read_text
 from bnas.run_record import SUPERNET_METRIC, is_trained
 
 ACCURACY_VS_OPS = {"val_top1": "max", "ops": "min"}
@@ -192,18 +194,18 @@ def read_candidates(path: str | Path) -> list[dict[str, Any]]:
     scores and costs), so the progress and per-block plots draw the candidate search.
     A repeated proposal of an architecture is left out (it has its first proposal's score)."""
     rows = []
+    text = read_text(path, "candidates file of a one-shot search")
     try:
-        with Path(path).open(newline="") as handle:
-            for line, row in enumerate(csv.DictReader(handle), start=2):
-                if row.get("status") == "repeated":
-                    continue
-                try:
-                    rows.append(_candidate_row(row))
-                except (KeyError, TypeError, ValueError) as error:
-                    raise BnasError(f"{path}:{line}: not a candidates.csv row of a one-shot "
-                                    f"search ({type(error).__name__}: {error})") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise BnasError(f"{path}: cannot read it ({error})") from None
+        for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+            if row.get("status") == "repeated":
+                continue
+            try:
+                rows.append(_candidate_row(row))
+            except (KeyError, TypeError, ValueError) as error:
+                raise BnasError(f"{path}:{line}: not a candidates.csv row of a one-shot "
+                                f"search ({type(error).__name__}: {error})") from None
+    except csv.Error as error:
+        raise BnasError(f"{path}: not CSV ({error})") from None
     return rows
 
 

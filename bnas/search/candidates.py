@@ -26,6 +26,7 @@ every candidate when the search ends.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
@@ -40,6 +41,7 @@ from bnas.pareto import dominates
 from bnas.run_record import DEFAULT_PARETO_OBJECTIVES, json_value
 from bnas.search.controller import define_by_run, make_sampler, trial_resources, trial_threads
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY
+from bnas.writing import write_text_atomic
 
 SCORED, REPEATED, OVER_BUDGET = "scored", "repeated", "over_budget"
 # user_attrs of a told Optuna trial that make it a Candidate again on resume.
@@ -370,19 +372,17 @@ def write_candidates(candidates: list[Candidate], path: Path) -> Path:
     cost_keys = list(candidates[0].cost) if candidates else []
     columns = ["number", "arch", "arch_id", "status", *score_keys, *cost_keys, "params",
                "architecture"]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for c in candidates:
-            writer.writerow({"number": c.number, "arch": c.arch.summary(),
-                             "arch_id": c.arch.arch_id, "status": c.status,
-                             **{k: json_value(v) for k, v in c.scores.items()},
-                             **{k: json_value(v) for k, v in c.cost.items()},
-                             "params": json.dumps(c.params, sort_keys=True),
-                             "architecture": json.dumps(c.arch.to_dict())})
-    tmp.replace(path)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    for c in candidates:
+        writer.writerow({"number": c.number, "arch": c.arch.summary(), "arch_id": c.arch.arch_id,
+                         "status": c.status,
+                         **{k: json_value(v) for k, v in c.scores.items()},
+                         **{k: json_value(v) for k, v in c.cost.items()},
+                         "params": json.dumps(c.params, sort_keys=True),
+                         "architecture": json.dumps(c.arch.to_dict())})
+    return write_text_atomic(path, text.getvalue())
 
 
 def select_for_retraining(outcome: SearchOutcome, space: Any) -> list[Candidate]:

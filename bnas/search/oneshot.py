@@ -39,6 +39,7 @@ from bnas.files import (
     WARM_START_DIR,
 )
 from bnas.rank_agreement import kendall_tau
+from bnas.reading import read_json
 from bnas.run_record import ONESHOT_PHASES, SUPERNET_METRIC, is_trained, json_value
 from bnas.search.candidates import Candidate, search_candidates, select_for_retraining
 from bnas.search.cluster import ray_session
@@ -55,6 +56,7 @@ from bnas.search.controller import (
 )
 from bnas.search.summary import build_summary, trial_records, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, INIT_WEIGHTS_KEY
+from bnas.writing import write_text_atomic
 
 
 class PhaseState:
@@ -71,10 +73,12 @@ class PhaseState:
         path = run_dir / ONESHOT_STATE_FILE
         if not path.is_file():
             return cls(run_dir)
-        try:
-            return cls(run_dir, json.loads(path.read_text())["phases"])
-        except (OSError, ValueError, KeyError) as error:
-            raise BnasError(f"--resume: cannot read {path} ({error})") from None
+        data = read_json(path, "one-shot phase record")
+        phases = data.get("phases") if isinstance(data, dict) else None
+        if not isinstance(phases, dict) or set(phases) != set(ONESHOT_PHASES):
+            raise BnasError(f"{path}: not a one-shot phase record (expected phases "
+                            f"{', '.join(ONESHOT_PHASES)})")
+        return cls(run_dir, phases)
 
     def done(self, phase: str) -> bool:
         return bool(self.phases[phase]["done"])
@@ -87,9 +91,8 @@ class PhaseState:
         entry = self.phases[phase]
         entry["seconds"] = entry["seconds"] + seconds
         entry.update(facts)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps({"phases": self.phases}, indent=1, default=json_value) + "\n")
-        os.replace(tmp, self.path)
+        write_text_atomic(self.path, json.dumps({"phases": self.phases}, indent=1,
+                                                default=json_value) + "\n")
 
 
 class CandidateList(Searcher):
