@@ -1,12 +1,14 @@
 """All benchmarks in one run: step time (bench/step_time.py), the supernet's step
-(bench/supernet_step.py) and search overhead (bench/search_overhead.py), one table of ratios
-with their targets, written as JSON.
+(bench/supernet_step.py), search overhead (bench/search_overhead.py) and one-shot candidate
+evaluation (bench/candidate_eval.py), one table of figures with their targets, written as
+JSON.
 
     python bench/run_all.py                          # bench/results/latest.json
     python bench/run_all.py --json /tmp/bench.json --quick
 
 The figures come from one invocation on one machine, so they share its state; the JSON keeps
-the raw measurements of every benchmark, the versions, the machine and the command.
+the raw measurements of every benchmark, the versions, the machine and the command. A figure
+whose target is None is shown beside the others and not judged.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ for path in (str(BENCH), str(REPO)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+import candidate_eval  # noqa: E402
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
 import supernet_step  # noqa: E402
 
 TARGETS = {"step_time": step_time.TARGETS, "supernet_step": supernet_step.TARGETS,
-           "search_overhead": search_overhead.TARGETS}
+           "search_overhead": search_overhead.TARGETS, "candidate_eval": candidate_eval.TARGETS}
 # Readable names for the benchmarks' own keys; a key not named here is shown as it is.
 LABELS = {
     "dynamic/static time": "dynamic / static step time",
@@ -46,17 +49,19 @@ LABELS = {
 
 
 def table(results: dict[str, dict]) -> list[dict]:
-    """Every target of every benchmark with its measured ratio (None if not measured)."""
+    """Every figure of the benchmarks in ``results`` with its measured value (None if not
+    measured) and target; a figure without a target (None) is shown and not judged."""
     rows = []
-    for bench, targets in TARGETS.items():
-        for key, target in targets.items():
-            value = results[bench]["ratios"].get(key)
+    for bench, result in results.items():
+        for key, target in TARGETS[bench].items():
+            value = result["ratios"].get(key)
             sense = "≥" if key in search_overhead.AT_LEAST else "≤"
             ok = None
-            if value is not None and not math.isnan(value):
+            if target is not None and value is not None and not math.isnan(value):
                 ok = value >= target if sense == "≥" else value <= target
             rows.append({"figure": LABELS.get(key, key), "benchmark": bench, "key": key,
-                         "measured": value, "target": f"{sense} {target:g}", "ok": ok})
+                         "measured": value,
+                         "target": "-" if target is None else f"{sense} {target:g}", "ok": ok})
     return rows
 
 
@@ -79,19 +84,23 @@ def main(argv: list[str] | None = None) -> dict:
     print("\n== search overhead (bench/search_overhead.py " + " ".join(overhead_args) + ")",
           flush=True)
     results["search_overhead"] = search_overhead.main(overhead_args)
+    eval_args = ["--candidates", "32"] if args.quick else []
+    print("\n== one-shot candidate evaluation (bench/candidate_eval.py " + " ".join(eval_args)
+          + ")", flush=True)
+    results["candidate_eval"] = candidate_eval.main(eval_args)
     rows = table(results)
 
     width = max(len(row["figure"]) for row in rows)
     print(f"\n{'figure':<{width}} {'measured':>9} {'target':>8}  ok")
     for row in rows:
         value = "-" if row["measured"] is None else f"{row['measured']:.3f}"
-        ok = {True: "yes", False: "NO", None: "?"}[row["ok"]]
+        ok = {True: "yes", False: "NO", None: "?" if row["target"] != "-" else ""}[row["ok"]]
         print(f"{row['figure']:<{width}} {value:>9} {row['target']:>8}  {ok}")
     report = {
         "command": " ".join(["python bench/run_all.py",
                              *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         "figures": rows,
-        "all_ok": all(row["ok"] for row in rows),
+        "all_ok": all(row["ok"] for row in rows if row["target"] != "-"),
         "wall_seconds": round(time.time() - started, 1),
         "code": git_commit(),
         "versions": versions(),

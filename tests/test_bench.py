@@ -12,6 +12,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
+import candidate_eval  # noqa: E402
 import run_all  # noqa: E402
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
@@ -72,3 +73,15 @@ def test_table_has_every_target_and_judges_its_direction(step_results: dict,
     assert by_key["search / plain time"]["target"] == "≤ 1.1"
     assert by_key["seconds to first result"]["ok"] is None
     assert by_key["2 concurrent / 1, after start-up"]["ok"] is True  # exactly on target
+
+
+def test_candidate_evaluation_rate_is_measured_and_shown_unjudged(tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    result = candidate_eval.main(["--candidates", "4", "--no-ray", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    rate = result["ratios"]["scoring, one process (candidates/s per core)"]
+    assert math.isfinite(rate) and rate > 0
+    assert result["one_process"]["images_per_candidate"] > 0
+    rows = run_all.table({"candidate_eval": result})
+    assert {row["key"] for row in rows} == set(candidate_eval.TARGETS)
+    assert all(row["target"] == "-" and row["ok"] is None for row in rows)

@@ -355,7 +355,7 @@ def describe_oneshot(record: RunRecord) -> list[str]:
         + f"; total {total.candidate_epochs:.1f} = {units:.2f} x one stand-alone training "
         f"({oneshot.standalone_epochs} epochs), {total.seconds:.0f} s",
         f"candidates: {oneshot.candidates_scored} scored, {oneshot.candidates_over_budget} over "
-        f"budget (run directory: {oneshot.candidates_file})",
+        f"budget (all listed in {oneshot.candidates_file})",
     ]
     if oneshot.kendall_tau is not None:
         lines.append(f"supernet vs stand-alone val top-1 of the {len(trained)} retrained: "
