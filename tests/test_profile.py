@@ -1,7 +1,9 @@
 """bnas.profile: BOPs / FLOPs / OPs / size, hand-counted on small models and checked against
-the ReActNet paper's figures for ReActNet-A; ``bnas profile`` end to end."""
+the ReActNet paper's figures for ReActNet-A; ``bnas profile`` end to end; the composed cost
+model against the whole-network measurement; the cost keys and budgets of bnas.costs."""
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,13 @@ from bnas.backbones import REACTNET_A_LAYOUTS
 from bnas.cli import main
 from bnas.errors import BnasError
 from bnas.nn import BinaryConv2d, BinaryLinear, DyRPReLU, DySign, RPReLU, RSign
-from bnas.profile import Cost, format_table, profile_architecture, profile_model
+from bnas.profile import (
+    Cost,
+    format_table,
+    measure_architecture,
+    profile_architecture,
+    profile_model,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_MIXED = REPO / "architectures" / "reactnet_a_tiny_mixed.yaml"
@@ -257,3 +265,126 @@ def test_every_backbone_profiles_on_the_meta_device(backbone):
     assert static.bops == dynamic.bops > 0 and static.flops > 0
     assert static.generator_params == 0 < dynamic.generator_params
     assert dynamic.flops == static.flops + dynamic.generator_flops
+
+
+# -- the cost record and budgets (bnas.costs) and the composed cost model ---------------------
+
+
+def test_cost_keys_budgets_and_excess_are_declared_once_and_agree():
+    from bnas.costs import CONSTRAINTS, COST_KEYS, excess
+    from bnas.space.schema import Constraints
+
+    cost = profile_model(hand_counted_net(), (1, 6, 6))
+    assert tuple(cost.to_dict()) == COST_KEYS and set(COST_KEYS) == TO_DICT_KEYS
+    assert set(Constraints.model_fields) == set(CONSTRAINTS)  # the YAML keys of a space
+    assert cost.params == 352 + 266
+    limits = {name: getattr(cost, attribute) for name, attribute in CONSTRAINTS.items()}
+    assert excess(cost, limits) == dict.fromkeys(CONSTRAINTS, 0.0)  # exactly on budget: met
+    over = excess(cost, {"max_ops": cost.ops / 2, "max_params": 2 * cost.params})
+    assert over == {"max_ops": pytest.approx(1.0), "max_params": pytest.approx(-0.5)}
+
+
+def test_cost_record_needs_no_torch():
+    code = ("import sys, bnas.costs, bnas.profile; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert bnas.profile.Cost is bnas.costs.Cost")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+CANDIDATE_ARGS = {  # tiny presets with varied arguments, a few per backbone (several share one)
+    "reactnet_a": [
+        {"num_classes": 10, "in_chans": 1, "img_size": 8},
+        {"num_classes": 7, "img_size": 16, "width": 1.5, "channel_multiple": 1},
+        {"num_classes": 10, "img_size": 32, "stem": "imagenet", "width": 0.5},
+    ],
+    "react_resnet18": [
+        {"num_classes": 10, "in_chans": 1, "img_size": 8},
+        {"num_classes": 3, "img_size": 16, "width": 1.25, "channel_multiple": 4},
+        {"num_classes": 10, "img_size": 32, "stem": "imagenet"},
+    ],
+    "binary_cct": [
+        {"num_classes": 10, "in_chans": 1, "img_size": 8},
+        {"num_classes": 5, "img_size": 16, "width": 1.5, "drop_path_rate": 0.1},
+        {"num_classes": 10, "img_size": 32, "stem": "imagenet"},
+    ],
+}
+
+
+def random_candidate(backbone: str, rng: random.Random) -> Architecture:
+    """Random per-site thresholds (every generator setting varies), RPReLU kind and args."""
+
+    def threshold() -> str | dict:
+        if rng.random() < 0.4:
+            return "static"
+        return {"kind": "dynamic", "rd_ratio": rng.choice([1, 2, 4, 8, 16, 64]),
+                "min_hidden": rng.choice([1, 4, 8]),
+                "pool": rng.choice(["mean", "mean_std", "constant"]),
+                "act": rng.choice(["relu", "prelu"]), "bound": rng.choice(["none", "tanh"])}
+
+    sites = Architecture.uniform(backbone, preset="tiny").sites
+    args = {"preset": "tiny", **rng.choice(CANDIDATE_ARGS[backbone])}
+    blocks = Architecture.uniform(backbone, **args).blocks
+    return Architecture.from_dict({
+        "backbone": backbone, "args": args, "rprelu": rng.choice(["static", "dynamic"]),
+        "blocks": [{site: threshold() for site in sites} for _ in blocks],
+    })
+
+
+@pytest.mark.parametrize("backbone", sorted(CANDIDATE_ARGS))
+def test_composed_cost_equals_the_whole_network_measured_on_random_candidates(backbone):
+    """static network + each dynamic site's generator = FlopCounterMode over the whole
+    network: every key and every per-layer row, on 50 random candidates."""
+    rng = random.Random(f"composed-{backbone}")
+    candidates: dict[str, Architecture] = {}
+    while len(candidates) < 50:
+        arch = random_candidate(backbone, rng)
+        candidates[arch.arch_id] = arch
+    assert sum(arch.num_dynamic_sites() for arch in candidates.values()) > 100
+    for arch in candidates.values():
+        measured = measure_architecture(arch)
+        composed = profile_architecture(arch)
+        assert composed.to_dict() == measured.to_dict(), arch.summary()
+        assert composed.layers == measured.layers, arch.summary()
+    # An explicit img_size reaches the backbone in both (CCT sizes its positions with it).
+    assert profile_architecture(arch, img_size=24) == measure_architecture(arch, img_size=24)
+
+
+def test_composed_cost_keeps_the_measured_errors():
+    cct = Architecture.uniform("binary_cct", "dynamic", preset="tiny", img_size=32)
+    for profile in (profile_architecture, measure_architecture):
+        with pytest.raises(BnasError, match="img_size must be a positive integer"):
+            profile(cct, img_size=0)
+        with pytest.raises(BnasError, match="args.width: expected a positive number"):
+            profile(Architecture.uniform("reactnet_a", preset="tiny", width=-1.0))
+
+
+def test_a_search_space_costs_its_candidates_from_parts_measured_up_front():
+    """After warm_cost_model (run while Ray starts), costing samples measures nothing more."""
+    import optuna
+
+    from bnas.profile import _composed
+    from bnas.search.controller import cost_cover, warm_cost_model
+    from bnas.space import parse_space
+
+    text = (REPO / "search_spaces" / "demo_digits.yaml").read_text()
+    text = text.replace("rd_ratio: [2, 4]", "rd_ratio: [2, 4]\n    act: [relu, prelu]")
+    space = parse_space(text.replace("space:\n", "space:\n  rprelu: [static, dynamic]\n"),
+                        "demo.yaml")
+    assert len(cost_cover(space)) == 2 * 4  # per RPReLU kind, a block's distinct thresholds
+    parts = (_composed._static_network, _composed._dynamic_site)
+    for cache in parts:
+        cache.cache_clear()
+    warm_cost_model(space)
+    measured = [cache.cache_info().misses for cache in parts]
+    assert measured[0] == 2 and measured[1] > 4
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    dynamic_sites = 0
+    for _ in range(40):
+        trial = study.ask()
+        space.define_by_run(trial)
+        arch = space.architecture(trial.params)
+        dynamic_sites += arch.num_dynamic_sites()
+        profile_architecture(arch)
+    assert dynamic_sites > 40 and [cache.cache_info().misses for cache in parts] == measured

@@ -30,12 +30,14 @@ from pydantic import (
     PrivateAttr,
     TypeAdapter,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from bnas.architecture import THRESHOLD_KINDS, Threshold
 from bnas.backbones import BACKBONES
+from bnas.costs import CONSTRAINTS, COST_KEYS
 from bnas.errors import BnasError, describe_location, first_validation_problem
 from bnas.train.config import DataConfig, TrainConfig
 
@@ -51,10 +53,9 @@ Loc = tuple[str | int, ...]
 
 ALGORITHMS = ("tpe", "random", "grid", "nsga2")
 MULTI_OBJECTIVE = ("nsga2",)
-# Metrics a trial reports once per epoch (ASHA can compare trials on these) and the costs
-# bnas.profile knows before training (fixed per architecture: objectives, never ASHA's metric).
+# Metrics a trial reports once per epoch (ASHA can compare trials on these); the costs
+# (bnas.costs.COST_KEYS, fixed per architecture) are objectives too, never ASHA's metric.
 EPOCH_METRICS = ("val_top1", "val_top5", "val_loss", "train_top1", "train_loss")
-COST_METRICS = ("ops", "bops", "flops", "size_mib", "params")
 # Shape facts of the datasets with a fixed shape: (classes, channels, image side). Kept here,
 # torch-free, for `bnas validate`; tests check them against bnas.data.dataset_info.
 DATASET_SHAPES: dict[str, tuple[int, int, int] | None] = {
@@ -463,30 +464,18 @@ class Resources(_Model):
     gpu: Annotated[float, Field(ge=0)] = 0.0
 
 
-class Constraints(_Model):
-    """Budgets checked before training (bnas.profile): a candidate above one is not trained."""
-
-    max_ops: PositiveFloat | None = None
-    max_bops: PositiveFloat | None = None
-    max_flops: PositiveFloat | None = None
-    max_size_mib: PositiveFloat | None = None
-    max_params: PositiveFloat | None = None
-
+class _Budgets(_Model):
     def as_dict(self) -> dict[str, float]:
         return {key: value for key, value in self.model_dump().items() if value is not None}
 
-    def violations(self, cost: Any) -> list[str]:
-        """What ``cost`` (a bnas.profile Cost) exceeds, one phrase each (empty: within budget)."""
-        problems = []
-        for key, limit in self.as_dict().items():
-            metric = key.removeprefix("max_")
-            if metric == "params":
-                value = cost.params_binary + cost.params_real
-            else:
-                value = getattr(cost, metric)
-            if value > limit:
-                problems.append(f"{metric} {value:.4g} > {key} {limit:.4g}")
-        return problems
+
+Constraints = create_model(
+    "Constraints",
+    __base__=_Budgets,
+    __doc__="Budgets checked before training (bnas.costs.excess): a candidate above one is "
+    "not trained. One optional positive limit per name of bnas.costs.CONSTRAINTS.",
+    **{name: (PositiveFloat | None, None) for name in CONSTRAINTS},
+)
 
 
 class SearchSection(_Model):
@@ -614,7 +603,7 @@ class SearchSpace(_Model):
     def _check_search(self) -> None:
         search = self.search
         objectives = search.objectives
-        known = EPOCH_METRICS + COST_METRICS
+        known = EPOCH_METRICS + COST_KEYS
         for metric in objectives:
             if metric not in known:
                 raise SpaceError(

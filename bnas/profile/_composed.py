@@ -1,0 +1,118 @@
+"""A candidate's cost in milliseconds: composed from measured, cached parts.
+
+Every choice bnas searches lives in the sign sites, and a dynamic site is its static one plus a
+generator: :class:`~bnas.nn.DySign` is :class:`~bnas.nn.RSign` (the same α per channel) with a
+:class:`~bnas.nn.ThresholdGenerator`. Binary convs, BatchNorm, RPReLU, stem and head do not
+depend on the thresholds. So, exactly, for every key of :class:`~bnas.costs.Cost`:
+
+.. math::
+    \\mathrm{cost}(a) = \\mathrm{cost}(\\mathrm{static}(a))
+        + \\sum_{s \\in \\mathrm{dynamic}(a)} \\mathrm{cost}(\\mathrm{generator}_s),
+
+where static(a) is ``a`` with every site static (same backbone, arguments and RPReLU kind: a
+dynamic RPReLU's generators belong to it), and a site's generator depends only on the site's
+input channels C and its :class:`~bnas.architecture.Threshold`: it acts on the pooled N×C
+statistics, so the image size or the token count never enters.
+
+Both parts are measured by the one FlopCounterMode path (:mod:`bnas.profile._counter`), never
+by hand-written MAC formulas, and cached: the static network once per (backbone, arguments,
+RPReLU kind), ~0.2–1 s on the meta device; a dynamic site once per (C, threshold), ~1 ms (a
+DySign run for real on one 1×C sample). Composing is then dictionary look-ups and one pass
+over the rows. The per-layer rows come out in forward order, each site's generator rows right
+after its sign, exactly as :func:`~bnas.profile.measure_architecture` lists them; the tests
+check every key and every row against it on random candidates of every backbone.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, replace
+
+import torch
+
+from bnas.architecture import Architecture, Threshold
+from bnas.costs import Cost, LayerCost
+from bnas.nn import make_sign_site
+from bnas.profile._counter import checked_img_size, count_model, input_shape
+
+
+@dataclass(frozen=True)
+class _StaticNetwork:
+    """The all-static network's cost, and where each site's sign sits in it."""
+
+    cost: Cost
+    signs: dict[tuple[int, str], tuple[str, int]]  # (block, site) → (module path, channels)
+
+
+@functools.cache
+def _static_network(backbone: str, args_json: str, rprelu: str) -> _StaticNetwork:
+    from bnas.models import build_model
+
+    arch = Architecture.from_dict(
+        {"backbone": backbone, "args": json.loads(args_json), "rprelu": rprelu,
+         "blocks": "static"}
+    )
+    with torch.device("meta"):
+        model = build_model(arch)
+    paths = {module: path for path, module in model.named_modules()}
+    # bnas.models' convention: blocks[i].<site>.sign is the sign module of that site.
+    signs = {
+        (index, site): (paths[sign], sign.channels)
+        for index, block in enumerate(model.blocks)
+        for site in arch.sites
+        for sign in [getattr(block, site).sign]
+    }
+    return _StaticNetwork(count_model(model, input_shape(arch)), signs)
+
+
+@functools.cache
+def _dynamic_site(channels: int, threshold: Threshold) -> Cost:
+    """One DySign alone: its rows are the RSign's α and the generator's layers."""
+    with torch.device("meta"):
+        site = make_sign_site(threshold, channels)
+    site.to_empty(device="cpu")  # storage without initialisation: only shapes matter
+    return count_model(site, (channels,), for_real=True)
+
+
+def profile_architecture(arch: Architecture, img_size: int | None = None) -> Cost:
+    """BOPs, FLOPs, OPs, parameters and size of ``arch`` per sample, with per-layer rows.
+
+    The input is one sample of the architecture's ``in_chans`` × ``img_size``² (defaults
+    3 and 224). An explicit ``img_size`` replaces ``args.img_size``: token-based models size
+    their position embeddings with it, and ``stem: auto`` picks the stem from it.
+
+    Composed from cached parts (module docstring): the first architecture of a backbone and
+    its arguments takes as long as measuring it, later ones milliseconds. Equal, key for key
+    and row for row, to :func:`~bnas.profile.measure_architecture`.
+    """
+    args = dict(arch.args)
+    if img_size is not None:
+        args["img_size"] = checked_img_size(img_size)
+    static = _static_network(arch.backbone, json.dumps(args, sort_keys=True), arch.rprelu)
+    generator_rows: dict[str, list[LayerCost]] = {}
+    generator_params = 0
+    for index, block in enumerate(arch.blocks):
+        for site, threshold in block.items():
+            if not threshold.is_dynamic:
+                continue
+            path, channels = static.signs[index, site]
+            site_cost = _dynamic_site(channels, threshold)
+            generator_rows[path] = [
+                replace(row, name=f"{path}.{row.name}")
+                for row in site_cost.layers
+                if row.kind == "generator"
+            ]
+            generator_params += site_cost.generator_params
+    if not generator_rows:
+        return static.cost
+    layers: list[LayerCost] = []
+    for row in static.cost.layers:
+        layers.append(row)
+        layers.extend(generator_rows.get(row.name, ()))
+    return Cost.from_layers(
+        tuple(layers),
+        params_binary=static.cost.params_binary,
+        params_real=static.cost.params_real + generator_params,
+        generator_params=static.cost.generator_params + generator_params,
+    )
