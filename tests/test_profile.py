@@ -361,30 +361,41 @@ def test_composed_cost_keeps_the_measured_errors():
 
 
 def test_a_search_space_costs_its_candidates_from_parts_measured_up_front():
-    """After warm_cost_model (run while Ray starts), costing samples measures nothing more."""
+    """After warm_cost_model (the search runs it while Ray starts), neither sampling nor a
+    trial's training measures anything: they compose parts measured once."""
     import optuna
 
-    from bnas.profile import _composed
+    from bnas.profile import CostParts, add_cost_parts, cost_parts
     from bnas.search.controller import cost_cover, warm_cost_model
     from bnas.space import parse_space
+    from bnas.train import TrainConfig, train
 
     text = (REPO / "search_spaces" / "demo_digits.yaml").read_text()
     text = text.replace("rd_ratio: [2, 4]", "rd_ratio: [2, 4]\n    act: [relu, prelu]")
     space = parse_space(text.replace("space:\n", "space:\n  rprelu: [static, dynamic]\n"),
                         "demo.yaml")
     assert len(cost_cover(space)) == 2 * 4  # per RPReLU kind, a block's distinct thresholds
-    parts = (_composed._static_network, _composed._dynamic_site)
-    for cache in parts:
-        cache.cache_clear()
-    warm_cost_model(space)
-    measured = [cache.cache_info().misses for cache in parts]
-    assert measured[0] == 2 and measured[1] > 4
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    dynamic_sites = 0
-    for _ in range(40):
-        trial = study.ask()
-        space.define_by_run(trial)
-        arch = space.architecture(trial.params)
-        dynamic_sites += arch.num_dynamic_sites()
-        profile_architecture(arch)
-    assert dynamic_sites > 40 and [cache.cache_info().misses for cache in parts] == measured
+    measured = cost_parts()
+    shipped = CostParts(dict(measured.static_networks), dict(measured.dynamic_sites))
+    measured.static_networks.clear()
+    measured.dynamic_sites.clear()
+    try:
+        warm_cost_model(space)
+        counts = (len(measured.static_networks), len(measured.dynamic_sites))
+        assert counts[0] == 2 and counts[1] > 4
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        dynamic_sites = 0
+        for _ in range(40):
+            trial = study.ask()
+            space.define_by_run(trial)
+            arch = space.architecture(trial.params)
+            dynamic_sites += arch.num_dynamic_sites()
+            profile_architecture(arch)
+        assert dynamic_sites > 40
+        settings = {**space.train_settings(trial.params), "epochs": 1, "threads": 1}
+        settings["data"] = {**settings["data"], "subset": 2}
+        result = train(arch, TrainConfig.from_dict(settings), progress=False)
+        assert result.cost == profile_architecture(arch).to_dict()
+        assert (len(measured.static_networks), len(measured.dynamic_sites)) == counts
+    finally:
+        add_cost_parts(shipped)

@@ -16,7 +16,9 @@ Three ways in, one measurement: :func:`profile_model` counts any module with
 :func:`measure_architecture` runs it over the network an Architecture describes (``bnas
 profile``'s table); :func:`profile_architecture`, what search, training and export use,
 composes the same numbers from cached parts in milliseconds per candidate
-(:mod:`bnas.profile._composed`). The record and its conventions are :mod:`bnas.costs`.
+(:mod:`bnas.profile._composed`; :func:`cost_parts` and :func:`add_cost_parts` let a search
+measure the parts once and share them with its trial workers). The record and its
+conventions are :mod:`bnas.costs`.
 The functions import torch on first use, so importing this package (as ``bnas profile
 --help`` does) stays fast.
 """
@@ -28,20 +30,23 @@ from typing import Any
 from bnas.costs import Cost, LayerCost
 from bnas.profile._table import format_table
 
-__all__ = ["Cost", "LayerCost", "format_table", "measure_architecture", "profile_architecture",
-           "profile_model"]
+__all__ = ["Cost", "CostParts", "LayerCost", "add_cost_parts", "cost_parts", "format_table",
+           "measure_architecture", "profile_architecture", "profile_model"]
 
 # name → the module that defines it (imports torch)
-_TORCH_FUNCTIONS = {
+_TORCH_NAMES = {
     "measure_architecture": "bnas.profile._counter",
     "profile_model": "bnas.profile._counter",
     "profile_architecture": "bnas.profile._composed",
+    "CostParts": "bnas.profile._composed",
+    "cost_parts": "bnas.profile._composed",
+    "add_cost_parts": "bnas.profile._composed",
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _TORCH_FUNCTIONS:
+    if name in _TORCH_NAMES:
         from importlib import import_module
 
-        return getattr(import_module(_TORCH_FUNCTIONS[name]), name)
+        return getattr(import_module(_TORCH_NAMES[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

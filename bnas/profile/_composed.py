@@ -25,9 +25,8 @@ check every key and every row against it on random candidates of every backbone.
 
 from __future__ import annotations
 
-import functools
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -45,8 +44,39 @@ class _StaticNetwork:
     signs: dict[tuple[int, str], tuple[str, int]]  # (block, site) → (module path, channels)
 
 
-@functools.cache
+@dataclass
+class CostParts:
+    """What :func:`profile_architecture` has measured: static networks by (backbone,
+    arguments as JSON, RPReLU kind), dynamic sites by (channels, threshold). Plain data: a
+    search measures the parts of its space once and ships them to its trial workers
+    (:func:`add_cost_parts`), which then cost their candidates without measuring."""
+
+    static_networks: dict[tuple[str, str, str], _StaticNetwork] = field(default_factory=dict)
+    dynamic_sites: dict[tuple[int, Threshold], Cost] = field(default_factory=dict)
+
+
+_MEASURED = CostParts()
+
+
+def cost_parts() -> CostParts:
+    """The parts measured so far in this process."""
+    return _MEASURED
+
+
+def add_cost_parts(parts: CostParts) -> None:
+    """Use parts measured elsewhere (the same code measures them the same everywhere)."""
+    _MEASURED.static_networks.update(parts.static_networks)
+    _MEASURED.dynamic_sites.update(parts.dynamic_sites)
+
+
 def _static_network(backbone: str, args_json: str, rprelu: str) -> _StaticNetwork:
+    key = (backbone, args_json, rprelu)
+    if key not in _MEASURED.static_networks:
+        _MEASURED.static_networks[key] = _measure_static_network(*key)
+    return _MEASURED.static_networks[key]
+
+
+def _measure_static_network(backbone: str, args_json: str, rprelu: str) -> _StaticNetwork:
     from bnas.models import build_model
 
     arch = Architecture.from_dict(
@@ -66,8 +96,14 @@ def _static_network(backbone: str, args_json: str, rprelu: str) -> _StaticNetwor
     return _StaticNetwork(count_model(model, input_shape(arch)), signs)
 
 
-@functools.cache
 def _dynamic_site(channels: int, threshold: Threshold) -> Cost:
+    key = (channels, threshold)
+    if key not in _MEASURED.dynamic_sites:
+        _MEASURED.dynamic_sites[key] = _measure_dynamic_site(channels, threshold)
+    return _MEASURED.dynamic_sites[key]
+
+
+def _measure_dynamic_site(channels: int, threshold: Threshold) -> Cost:
     """One DySign alone: its rows are the RSign's α and the generator's layers."""
     with torch.device("meta"):
         site = make_sign_site(threshold, channels)

@@ -143,7 +143,8 @@ def cost_cover(space: Any) -> list[Architecture]:
 
 def warm_cost_model(space: Any) -> None:
     """Measure every part :func:`define_by_run` composes costs from (:func:`cost_cover`), so
-    that sampling never waits for a measurement. Run while Ray starts its processes."""
+    that sampling never waits for a measurement. Run while Ray starts its processes; the
+    trials get the parts too, and their training costs its candidate without measuring."""
     from bnas.profile import profile_architecture
 
     for arch in cost_cover(space):
@@ -206,8 +207,13 @@ def run_search(
         from ray.tune.search.optuna import OptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        from bnas.profile import cost_parts
+
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, space=space, threads=threads), resources
+            tune.with_parameters(
+                run_trial, space=space, threads=threads, cost_parts=cost_parts()
+            ),
+            resources,
         )
         printer = ProgressPrinter(epochs, search.num_samples)
         run_config = tune.RunConfig(
