@@ -26,6 +26,7 @@ from bnas.profile import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))  # bench/cost_model.py draws the random candidates
 TINY_MIXED = REPO / "architectures" / "reactnet_a_tiny_mixed.yaml"
 IMAGENET_STATIC = REPO / "architectures" / "reactnet_a_imagenet_static.yaml"
 MIB = 2**20
@@ -293,49 +294,13 @@ def test_cost_record_needs_no_torch():
     assert done.returncode == 0, done.stderr
 
 
-CANDIDATE_ARGS = {  # tiny presets with varied arguments, a few per backbone (several share one)
-    "reactnet_a": [
-        {"num_classes": 10, "in_chans": 1, "img_size": 8},
-        {"num_classes": 7, "img_size": 16, "width": 1.5, "channel_multiple": 1},
-        {"num_classes": 10, "img_size": 32, "stem": "imagenet", "width": 0.5},
-    ],
-    "react_resnet18": [
-        {"num_classes": 10, "in_chans": 1, "img_size": 8},
-        {"num_classes": 3, "img_size": 16, "width": 1.25, "channel_multiple": 4},
-        {"num_classes": 10, "img_size": 32, "stem": "imagenet"},
-    ],
-    "binary_cct": [
-        {"num_classes": 10, "in_chans": 1, "img_size": 8},
-        {"num_classes": 5, "img_size": 16, "width": 1.5, "drop_path_rate": 0.1},
-        {"num_classes": 10, "img_size": 32, "stem": "imagenet"},
-    ],
-}
-
-
-def random_candidate(backbone: str, rng: random.Random) -> Architecture:
-    """Random per-site thresholds (every generator setting varies), RPReLU kind and args."""
-
-    def threshold() -> str | dict:
-        if rng.random() < 0.4:
-            return "static"
-        return {"kind": "dynamic", "rd_ratio": rng.choice([1, 2, 4, 8, 16, 64]),
-                "min_hidden": rng.choice([1, 4, 8]),
-                "pool": rng.choice(["mean", "mean_std", "constant"]),
-                "act": rng.choice(["relu", "prelu"]), "bound": rng.choice(["none", "tanh"])}
-
-    sites = Architecture.uniform(backbone, preset="tiny").sites
-    args = {"preset": "tiny", **rng.choice(CANDIDATE_ARGS[backbone])}
-    blocks = Architecture.uniform(backbone, **args).blocks
-    return Architecture.from_dict({
-        "backbone": backbone, "args": args, "rprelu": rng.choice(["static", "dynamic"]),
-        "blocks": [{site: threshold() for site in sites} for _ in blocks],
-    })
-
-
-@pytest.mark.parametrize("backbone", sorted(CANDIDATE_ARGS))
+@pytest.mark.parametrize("backbone", ["reactnet_a", "react_resnet18", "binary_cct"])
 def test_composed_cost_equals_the_whole_network_measured_on_random_candidates(backbone):
     """static network + each dynamic site's generator = FlopCounterMode over the whole
-    network: every key and every per-layer row, on 50 random candidates."""
+    network: every key and every per-layer row, on 50 random candidates (the bench's: tiny
+    presets with varied arguments, random generator settings and RPReLU kind)."""
+    from cost_model import random_candidate
+
     rng = random.Random(f"composed-{backbone}")
     candidates: dict[str, Architecture] = {}
     while len(candidates) < 50:
@@ -349,6 +314,15 @@ def test_composed_cost_equals_the_whole_network_measured_on_random_candidates(ba
         assert composed.layers == measured.layers, arch.summary()
     # An explicit img_size reaches the backbone in both (CCT sizes its positions with it).
     assert profile_architecture(arch, img_size=24) == measure_architecture(arch, img_size=24)
+
+
+def test_costing_a_candidate_leaves_the_random_state_alone():
+    """A training run costs its network after seeding: measuring a new part must not draw."""
+    arch = Architecture.uniform("reactnet_a", {"kind": "dynamic", "rd_ratio": 3, "act": "prelu"},
+                                preset="tiny", num_classes=10, img_size=8, width=0.75)
+    before = torch.get_rng_state()
+    profile_architecture(arch)
+    assert torch.equal(torch.get_rng_state(), before)
 
 
 def test_composed_cost_keeps_the_measured_errors():
