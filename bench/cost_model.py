@@ -4,13 +4,13 @@ composed from cached parts (after, what a search uses).
 For each backbone, random candidates (tiny presets with varied arguments; every site static
 or dynamic with random generator settings; RPReLU static or dynamic) are costed both ways,
 interleaved, so both see the same machine; each figure is a median over the candidates.
-"before" is :func:`bnas.profile.measure_architecture` (FlopCounterMode over the network built
-on the meta device, as ``profile_architecture`` did before the cost model); "after" is
-:func:`bnas.profile.profile_architecture`. The first composed cost of each backbone measures
-its static network and is also reported on its own ("first"); a later candidate may still
-measure a static network for new arguments or a dynamic site it is the first to use (~1 ms
-each): all of that stays in the median. Every composed cost is
-checked equal to the measured one, key for key and row for row.
+"before" is :func:`bnas.profile.measure_architecture` (FlopCounterMode over the whole network
+on the meta device; before the cost model, ``profile_architecture`` did that under
+FakeTensorMode, ~2× slower still); "after" is :func:`bnas.profile.profile_architecture`. The
+first composed cost of each backbone measures its static network and is also reported on its
+own ("first"); a later candidate may still measure a static network for new arguments or a
+dynamic site it is the first to use (~1 ms each): all of that stays in the median. Every
+composed cost is checked equal to the measured one, key for key and row for row.
 
     python bench/cost_model.py [--candidates 200] [--json out.json]
 """
