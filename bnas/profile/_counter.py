@@ -25,7 +25,6 @@ a search composes its candidates from.
 from __future__ import annotations
 
 import contextlib
-import itertools
 from typing import TYPE_CHECKING
 
 import torch
@@ -55,8 +54,8 @@ def _first_tensor(model: nn.Module) -> torch.Tensor | None:
 def _shapes_only(model: nn.Module) -> contextlib.AbstractContextManager:
     """Where nothing is computed: a model wholly on the meta device already is so (and meta
     kernels are ~2× faster than FakeTensorMode's dispatch); any other runs fake tensors."""
-    tensors = itertools.chain(model.parameters(), model.buffers())
-    if all(tensor.is_meta for tensor in tensors):
+    tensors = [*model.parameters(), *model.buffers()]
+    if tensors and all(tensor.is_meta for tensor in tensors):
         return contextlib.nullcontext()
     return FakeTensorMode(allow_non_fake_inputs=True)
 
@@ -68,7 +67,7 @@ def _flop_counts(
     order in which the modules were first called (the table lists layers in that order).
 
     ``for_real`` runs a sample of zeros on the model's device: the same counts, faster still
-    for modules small enough to run (a generator: ~1 ms instead of ~10–20 ms)."""
+    for modules small enough to run (a generator: ~0.5 ms instead of ~10–20 ms)."""
     like = _first_tensor(model)
     device = like.device if like is not None else torch.device("cpu")
     dtype = like.dtype if like is not None and like.is_floating_point() else torch.float32

@@ -11,7 +11,6 @@ starts (:func:`warm_cost_model`), so Ray Tune's loop waits well under a millisec
 from __future__ import annotations
 
 import functools
-import json
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from bnas.architecture import Architecture
+from bnas.architecture import STATIC, Architecture, Threshold
 from bnas.backbones import backbone_info
 from bnas.costs import excess
 from bnas.errors import BnasError
@@ -120,20 +119,21 @@ def cost_cover(space: Any) -> list[Architecture]:
     backbone_sites = backbone_info(space.backbone.name).sites
     per_block = []
     for block in space.blocks:
-        sites_of: dict[str, set[str]] = {}  # a dynamic threshold (as JSON) → sites it may cover
+        sites_of: dict[Threshold, set[str]] = {}  # a dynamic threshold → the sites it may cover
         for option in block.options():
-            for site, threshold in block.thresholds(option, backbone_sites).items():
-                if threshold != "static":
-                    sites_of.setdefault(json.dumps(threshold, sort_keys=True), set()).add(site)
+            for site, data in block.thresholds(option, backbone_sites).items():
+                threshold = Threshold.model_validate(data)
+                if threshold.is_dynamic:
+                    sites_of.setdefault(threshold, set()).add(site)
         per_block.append(list(sites_of.items()))
     cover = []
     for rprelu in space.space.rprelu:
         for k in range(max([1, *map(len, per_block)])):
-            blocks = [
-                {site: json.loads(options[k][0]) if k < len(options) and site in options[k][1]
-                 else "static" for site in backbone_sites}
-                for options in per_block
-            ]
+            blocks = []
+            for settings in per_block:
+                threshold, sites = settings[k] if k < len(settings) else (STATIC, set())
+                blocks.append({site: threshold if site in sites else STATIC
+                               for site in backbone_sites})
             cover.append(Architecture.from_dict(
                 {"backbone": space.backbone.name, "args": space.backbone.args,
                  "rprelu": rprelu, "blocks": blocks}
@@ -206,9 +206,9 @@ def run_search(
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
         from ray.tune.search.optuna import OptunaSearch
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         from bnas.profile import cost_parts
 
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         trainable = tune.with_resources(
             tune.with_parameters(
                 run_trial, space=space, threads=threads, cost_parts=cost_parts()
