@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bnas.backbones import BACKBONES
+from bnas.costs import COST_KEYS
 from bnas.datasets import dataset_facts, fit_to_data
 from bnas.errors import Loc, LocatedError
 from bnas.space.sections import (
@@ -24,8 +25,6 @@ from bnas.space.sections import (
 if TYPE_CHECKING:
     from bnas.space.schema import SearchSpace
 
-# Costs bnas.profile knows before training (fixed per architecture: objectives, never ASHA's).
-COST_METRICS = ("ops", "bops", "flops", "size_mib", "params")
 
 
 def check_backbone_and_data(space: SearchSpace) -> None:
@@ -97,7 +96,7 @@ def check_search(space: SearchSpace) -> None:
     check_strategy(space)
     search = space.search
     objectives = search.objectives
-    known = EPOCH_METRICS + COST_METRICS
+    known = EPOCH_METRICS + COST_KEYS
     for metric in objectives:
         if metric not in known:
             raise LocatedError(
