@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -45,9 +44,9 @@ from bnas.search.candidates import Candidate, search_candidates, select_for_retr
 from bnas.search.cluster import ray_session
 from bnas.search.controller import (
     ProgressPrinter,
-    _import_profiler,
     restore_tuner,
     run_directory,
+    start_cost_model,
     trial_threads,
     tune_config,
     tune_run_config,
@@ -137,11 +136,10 @@ def run_oneshot(
     name = name or space.name
     storage_path, run_dir = run_directory(name, storage, resume)
     state = PhaseState.load(run_dir) if resume else PhaseState(run_dir)
-    # Candidates are costed in this process: import torch and the models while Ray starts.
-    warm_up = threading.Thread(target=_import_profiler, daemon=True)
-    warm_up.start()
+    # Candidates are costed in this process: measure the parts of their costs while Ray starts.
+    warm_up = start_cost_model(space)
     with ray_session(address):
-        warm_up.join()
+        warm_up.result()
         if not resume:
             write_space(space, run_dir)
         print(f"one-shot search {name}: run directory {run_dir}", flush=True)

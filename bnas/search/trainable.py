@@ -7,7 +7,11 @@ the sampled config into an Architecture and a TrainConfig, and each epoch's metr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bnas.profile import CostParts
+    from bnas.space import SearchSpace
 
 COST_KEY = "cost"
 FEASIBLE_KEY = "feasible"
@@ -15,13 +19,19 @@ FEASIBLE_KEY = "feasible"
 INIT_WEIGHTS_KEY = "init_weights"
 
 
-def run_trial(config: dict[str, Any], space: Any = None, threads: int = 1) -> None:
-    """The Ray Tune function trainable (``space`` and ``threads`` bound by with_parameters)."""
+def run_trial(
+    config: dict[str, Any], *, space: SearchSpace, threads: int, cost_parts: CostParts
+) -> None:
+    """The Ray Tune function trainable (``space``, ``threads`` and the cost model's measured
+    ``cost_parts`` bound by with_parameters)."""
     import ray
     import torch
     from ray import tune
 
+    from bnas.profile import add_cost_parts
     from bnas.train import TrainConfig, train
+
+    add_cost_parts(cost_parts)  # train() costs the candidate without measuring it again
 
     torch.set_num_threads(max(1, threads))
     arch = space.architecture(config)

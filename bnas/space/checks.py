@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bnas.backbones import BACKBONES
+from bnas.costs import COST_KEYS
 from bnas.datasets import dataset_facts, fit_to_data
 from bnas.errors import Loc, LocatedError
 from bnas.space.sections import (
@@ -25,8 +26,6 @@ from bnas.train_config import TrainConfig
 if TYPE_CHECKING:
     from bnas.space.schema import SearchSpace
 
-# Costs bnas.profile knows before training (fixed per architecture: objectives, never ASHA's).
-COST_METRICS = ("ops", "bops", "flops", "size_mib", "params")
 # What scoring a candidate with inherited weights measures (bnas.supernet.evaluate_candidate).
 ONESHOT_METRICS = ("val_top1", "val_top5", "val_loss")
 
@@ -87,12 +86,12 @@ def check_strategy(space: SearchSpace) -> None:
             "to score) and search.evaluate.top_k (how many to retrain) instead",
         )
     for metric in search.objectives:
-        if metric not in ONESHOT_METRICS + COST_METRICS:
+        if metric not in ONESHOT_METRICS + COST_KEYS:
             raise LocatedError(
                 ("search", "objectives", metric),
                 f"a one-shot search scores candidates on the validation split with inherited "
                 f"weights: {metric!r} is not measured there; valid: "
-                f"{', '.join(ONESHOT_METRICS + COST_METRICS)}",
+                f"{', '.join(ONESHOT_METRICS + COST_KEYS)}",
             )
     supernet = search.supernet = search.supernet or SupernetSettings()
     search.evaluate = search.evaluate or EvaluateSettings()
@@ -122,7 +121,7 @@ def check_search(space: SearchSpace) -> None:
     check_strategy(space)
     search = space.search
     objectives = search.objectives
-    known = EPOCH_METRICS + COST_METRICS
+    known = EPOCH_METRICS + COST_KEYS
     for metric in objectives:
         if metric not in known:
             raise LocatedError(
