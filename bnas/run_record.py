@@ -43,6 +43,12 @@ Mode = Literal["max", "min"]
 DEFAULT_PARETO_OBJECTIVES: dict[str, str] = {"val_top1": "max", "ops": "min"}
 
 
+def front_objectives(objectives: dict[str, str]) -> dict[str, str]:
+    """The objectives a run's Pareto front is over: its own when there are several, else
+    accuracy vs OPs (what a user trades accuracy against)."""
+    return dict(objectives) if len(objectives) > 1 else dict(DEFAULT_PARETO_OBJECTIVES)
+
+
 def is_trained(status: str | None) -> bool:
     """Whether a trial with this status has weights (completed, or stopped early by ASHA)."""
     return status in TRAINED_STATUSES
@@ -190,8 +196,7 @@ class RunRecord(_Record):
                     candidates, key=lambda t: t.metrics[metric]
                 ).trial_id
         best_id = best_per_objective.get(next(iter(objectives)))
-        pareto_objectives = dict(objectives) if len(objectives) > 1 else dict(
-            DEFAULT_PARETO_OBJECTIVES)
+        pareto_objectives = front_objectives(objectives)
         front = pareto_front([t.metrics for t in trained], pareto_objectives)
         return cls(
             name=name,

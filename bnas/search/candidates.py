@@ -38,14 +38,12 @@ from typing import Any
 from bnas.architecture import Architecture
 from bnas.files import CANDIDATES_FILE, STUDY_JOURNAL_FILE
 from bnas.pareto import dominates
-from bnas.run_record import DEFAULT_PARETO_OBJECTIVES, json_value
+from bnas.run_record import front_objectives, json_value
 from bnas.search.controller import define_by_run, make_sampler, trial_resources, trial_threads
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY
 from bnas.writing import write_text_atomic
 
 SCORED, REPEATED, OVER_BUDGET = "scored", "repeated", "over_budget"
-# user_attrs of a told Optuna trial that make it a Candidate again on resume.
-_ATTRS = ("arch_id", "status", "scores", COST_KEY)
 
 
 class Evaluator:
@@ -134,6 +132,25 @@ class FrontTracker:
         return sorted((c for _, c in self.front), key=lambda c: c.number)
 
 
+class Standing:
+    """The best scored candidate by the first objective, and the Pareto front, so far."""
+
+    def __init__(self, objectives: dict[str, str]) -> None:
+        self.metric, self.mode = next(iter(objectives.items()))
+        self.front = FrontTracker(front_objectives(objectives))
+        self.best: Candidate | None = None
+
+    def add(self, candidate: Candidate) -> None:
+        """Take ``candidate`` into account if it was scored (a repeat adds nothing)."""
+        if candidate.status != SCORED:
+            return
+        self.front.add(candidate)
+        value = candidate.metrics[self.metric]
+        if self.best is None or (value > self.best.metrics[self.metric] if self.mode == "max"
+                                 else value < self.best.metrics[self.metric]):
+            self.best = candidate
+
+
 @dataclass
 class SearchOutcome:
     """What the candidate search found and what it cost."""
@@ -159,11 +176,6 @@ class SearchOutcome:
         """Scoring in candidate-epochs, forward images counted as forward-and-backward ones
         (an upper bound; see :class:`bnas.run_record.PhaseCost`)."""
         return len(self.scored) * self.images_per_candidate / max(self.train_images, 1)
-
-
-def pareto_objectives(objectives: dict[str, str]) -> dict[str, str]:
-    """The run record's front: the objectives, or accuracy vs OPs for a single one."""
-    return dict(objectives) if len(objectives) > 1 else dict(DEFAULT_PARETO_OBJECTIVES)
 
 
 class ProgressLine:
@@ -304,14 +316,9 @@ def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, 
 
     started = time.monotonic()
     known = {c.arch.arch_id: c.scores for c in candidates if c.status == SCORED}
-    front = FrontTracker(pareto_objectives(objectives))
-    first, mode = next(iter(objectives.items()))
-    best: Candidate | None = None
+    standing = Standing(objectives)
     for candidate in candidates:
-        if candidate.status == SCORED:
-            front.add(candidate)
-            if best is None or _better(candidate, best, first, mode):
-                best = candidate
+        standing.add(candidate)
     if len(candidates) < settings.candidates:
         workers.start()  # before the clock: throughput is candidates per second of searching
     progress = ProgressLine(settings.candidates, objectives)
@@ -342,13 +349,10 @@ def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, 
                 trial.set_user_attr(key, value)
             study.tell(trial, objective_values(candidate.metrics, objectives))
             told.append(candidate)
-            if status == SCORED:
-                front.add(candidate)
-                if best is None or _better(candidate, best, first, mode):
-                    best = candidate
+            standing.add(candidate)
         journal.add_trials(study.get_trials(deepcopy=False)[len(candidates):])
         candidates += told
-        log(progress.round(candidates, told, best, len(front.front)))
+        log(progress.round(candidates, told, standing.best, len(standing.front.front)))
     write_candidates(candidates, run_dir / CANDIDATES_FILE)
     scored, seconds = workers.work()
     if scored:
@@ -356,13 +360,8 @@ def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, 
         log(f"candidate search: the workers scored {scored} candidates in {seconds:.1f} s of "
             f"scoring: {scored / seconds / threads:.1f} candidates per second per core")
     images, train_images = workers.scoring_images()
-    return SearchOutcome(candidates, front.candidates(), images, train_images,
+    return SearchOutcome(candidates, standing.front.candidates(), images, train_images,
                          time.monotonic() - started, scored, seconds)
-
-
-def _better(candidate: Candidate, best: Candidate, metric: str, mode: str) -> bool:
-    value, incumbent = candidate.metrics[metric], best.metrics[metric]
-    return value > incumbent if mode == "max" else value < incumbent
 
 
 def write_candidates(candidates: list[Candidate], path: Path) -> Path:
