@@ -63,6 +63,7 @@ from experiments.common import (
     write_csv,
 )
 from experiments.common.frame import RESULTS, load_config
+from experiments.dysign_vs_rsign import data_config, fitted_args
 from experiments.search_vs_fixed import retrain_jobs
 from experiments.search_vs_fixed import summarize as summarize_arms
 
@@ -76,25 +77,28 @@ TAU_TARGET, CEILING_SHARE, COST_TARGET = 0.5, 0.8, 3.0
 
 
 def dataset_sections(config: dict[str, Any], exp: Experiment) -> dict[str, dict[str, Any]]:
-    """label → the space's ``data:`` (``from: EXPERIMENT`` resolved), subset scaled."""
+    """label → the space's ``data:`` (``from: EXPERIMENT`` resolved, root resolved, subset
+    scaled)."""
     out = {}
     for label, spec in config["datasets"].items():
         spec = dict(spec)
         source = spec.pop("from", None)
         if source is not None:
             spec = {**load_config(CONFIGS / f"{source}.yaml")["datasets"][label], **spec}
-        if spec.get("subset") is not None:
-            spec["subset"] = exp.scale.count(int(spec["subset"]), minimum=5)
-        out[label] = spec
+        out[label] = data_config(spec, exp.scale)
     return out
 
 
 def scaled_sections(config: dict[str, Any], data: dict[str, Any], exp: Experiment
                     ) -> dict[str, Any]:
-    """The one-shot space's sections for one dataset, epochs and candidates scaled."""
+    """The one-shot space's sections for one dataset (the backbone fitted to it), epochs and
+    candidates scaled."""
     sections = json.loads(json.dumps(config["space"]))  # a deep copy of plain data
     scale = exp.scale
     sections["data"] = data
+    backbone = sections["backbone"]
+    args = fitted_args({k: v for k, v in backbone.items() if k != "name"}, data)
+    backbone["num_classes"] = args["num_classes"]  # an image folder has as many as folders
     train, search = sections.setdefault("train", {}), sections["search"]
     train["epochs"] = scale.count(int(train.get("epochs", 8)))
     supernet, evaluate = search.setdefault("supernet", {}), search.setdefault("evaluate", {})
@@ -279,12 +283,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     datasets = dataset_sections(config, exp)
     multitrial = multitrial_reference(config.get("multitrial", "search_vs_fixed"))
 
+    sections = {label: scaled_sections(config, data, exp) for label, data in datasets.items()}
+    for label, section in sections.items():  # every space valid before any search runs
+        build_space(section, f"{NAME}-{label}")
     searches: dict[str, dict[str, Any]] = {}
     with local_ray():  # one cluster for every dataset's search
-        for label, data in datasets.items():
-            sections = scaled_sections(config, data, exp)
-            print(f"\n== {label}: one-shot search ({flow(data)})", flush=True)
-            searches[label] = oneshot_search(exp, label, sections, count)
+        for label, section in sections.items():
+            print(f"\n== {label}: one-shot search ({flow(section['data'])})", flush=True)
+            searches[label] = oneshot_search(exp, label, section, count)
 
     jobs, arm_epochs, budgets = [], {}, {}
     dynamic = {"kind": "dynamic", **(config.get("dynamic") or {})}

@@ -256,3 +256,93 @@ def test_candidate_list_suggests_each_config_once_across_a_restore(tmp_path):
     restored.restore(str(tmp_path / "state.json"))
     assert restored.suggest("b") == configs[1]
     assert restored.suggest("c") == Searcher.FINISHED
+
+
+# -- the candidate search without Ray: the same loop, scored in this process --------------------
+
+GRID_SPACE = """\
+name: grid
+backbone: {name: reactnet_a, preset: tiny, in_chans: 1, img_size: 8, num_classes: 10}
+space:
+  blocks: {threshold: [static, dynamic], rd_ratio: [2], sites: [[conv3x3, conv1x1]]}
+data: {name: digits, subset: 20}
+train: {epochs: 1, batch_size: 32}
+search:
+  strategy: oneshot
+  algorithm: grid
+  supernet: {epochs: 1}
+  evaluate: {candidates: 100, batch: 4, bn_batches: 1}
+"""
+
+
+class InProcessWorkers:
+    """search_candidates' workers, scoring with a real CandidateScorer in this process."""
+
+    def __init__(self, space, checkpoint: Path) -> None:
+        from bnas.supernet.scoring import CandidateScorer
+
+        self.scorer = CandidateScorer.from_checkpoint(space, checkpoint, bn_batches=1)
+        self.scored: list[str] = []
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    def score(self, archs: list) -> list[dict]:
+        self.scored += [arch.arch_id for arch in archs]
+        return [self.scorer.score(arch) for arch in archs]
+
+    def work(self) -> tuple[int, float]:
+        return len(self.scored), 1.0
+
+    def scoring_images(self) -> tuple[int, int]:
+        data = self.scorer.data
+        return data.images_per_candidate, data.train_images
+
+
+@pytest.fixture(scope="module")
+def grid_supernet(tmp_path_factory):
+    from bnas.space import parse_space
+    from bnas.supernet import train_supernet
+
+    space = parse_space(GRID_SPACE, "grid.yaml")
+    out = tmp_path_factory.mktemp("supernet")
+    return train_supernet(space, out_dir=out, device="cpu", threads=1).checkpoint
+
+
+def test_grid_scores_every_architecture_once_and_nsga2_resumes(grid_supernet, tmp_path):
+    from bnas.search.candidates import SCORED, search_candidates
+    from bnas.space import parse_space
+
+    torch.set_num_threads(1)
+    grid = parse_space(GRID_SPACE, "grid.yaml")
+    assert grid.search.evaluate.candidates == grid.size() == 16  # capped to the grid
+    workers = InProcessWorkers(grid, grid_supernet)
+    (tmp_path / "grid").mkdir()
+    outcome = search_candidates(grid, tmp_path / "grid", workers, name="grid", log=lambda _: None)
+    assert sorted(c.arch.arch_id for c in outcome.candidates) == sorted(
+        arch.arch_id for arch in grid.enumerate())
+    assert all(c.status == SCORED for c in outcome.candidates)
+    assert len(workers.scored) == 16
+
+    nsga2 = parse_space(GRID_SPACE.replace("algorithm: grid", "algorithm: nsga2\n  objectives: "
+                                           "{val_top1: max, size_mib: min}"), "nsga2.yaml")
+    nsga2.search.evaluate.candidates = 16
+    half = nsga2.model_copy(deep=True)
+    half.search.evaluate.candidates = 8
+    run_dir = tmp_path / "nsga2"
+    run_dir.mkdir()
+    first = search_candidates(half, run_dir, InProcessWorkers(half, grid_supernet), name="n",
+                              log=lambda _: None)
+    lines: list[str] = []
+    workers = InProcessWorkers(nsga2, grid_supernet)
+    whole = search_candidates(nsga2, run_dir, workers, name="n", log=lines.append)
+    assert "candidate search: resuming after 8 candidates" in lines
+    assert [c.number for c in whole.candidates] == list(range(16))
+    assert [(c.arch.arch_id, c.scores) for c in whole.candidates[:8]] == [
+        (c.arch.arch_id, c.scores) for c in first.candidates]
+    earlier = {c.arch.arch_id for c in first.candidates if c.status == SCORED}
+    assert not earlier & set(workers.scored)  # what was scored is not scored again
+    front = {(c.metrics["val_top1"], c.metrics["size_mib"]) for c in whole.front}
+    scored = [c.metrics for c in whole.candidates if c.status == SCORED]
+    expected = pareto_front(scored, {"val_top1": "max", "size_mib": "min"})
+    assert front == {(scored[i]["val_top1"], scored[i]["size_mib"]) for i in expected}

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from bnas.architecture import Architecture
 from bnas.files import CANDIDATES_FILE, STUDY_JOURNAL_FILE
 from bnas.pareto import dominates
@@ -44,6 +46,15 @@ from bnas.search.trainable import COST_KEY, FEASIBLE_KEY
 from bnas.writing import write_text_atomic
 
 SCORED, REPEATED, OVER_BUDGET = "scored", "repeated", "over_budget"
+
+
+class AskAndTellGrid(optuna.samplers.GridSampler):
+    """Optuna's GridSampler, without stopping the study after its last point: that stop works
+    only inside ``study.optimize`` and raises under ask-and-tell (optuna issue #5141). The
+    search stops by itself after ``evaluate.candidates``, which is capped at the grid's size."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        """Nothing: see the class docstring."""
 
 
 class Evaluator:
@@ -203,7 +214,6 @@ class ProgressLine:
 
 
 def _journal_study(run_dir: Path, name: str, directions: list[str]) -> Any:
-    import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
@@ -297,15 +307,15 @@ class EvaluationWorkers:
 def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, name: str,
                       log: Callable[[str], None] = print) -> SearchOutcome:
     """Search the trained supernet that ``workers`` score on (see the module docstring);
-    resumes from ``RUN_DIR/study.journal`` when it holds candidates. Needs a connected Ray."""
-    import optuna
-
+    resumes from ``RUN_DIR/study.journal`` when it holds candidates. ``workers``: the
+    :class:`EvaluationWorkers` (Ray actors), or anything with their methods."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = space.search.evaluate
     objectives = dict(space.search.objectives)
     directions = ["maximize" if mode == "max" else "minimize" for mode in objectives.values()]
     journal = _journal_study(run_dir, name, directions)
-    study = optuna.create_study(sampler=make_sampler(space), directions=directions)
+    study = optuna.create_study(sampler=make_sampler(space, grid_class=AskAndTellGrid),
+                                directions=directions)
     done = journal.get_trials(deepcopy=False)
     study.add_trials(done)  # the sampler's history: a resumed search goes on from it
     candidates = [_candidate(trial, space) for trial in done]

@@ -31,7 +31,9 @@ from bnas.search.summary import summarize, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, run_trial
 
 
-def make_sampler(space: Any) -> Any:
+def make_sampler(space: Any, grid_class: type | None = None) -> Any:
+    """The Optuna sampler of ``search.algorithm``, seeded by ``search.seed``; a grid is a
+    ``grid_class`` (default Optuna's GridSampler) over :meth:`SearchSpace.grid_search_space`."""
     import optuna
 
     search = space.search
@@ -39,7 +41,7 @@ def make_sampler(space: Any) -> Any:
     if search.algorithm == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if search.algorithm == "grid":
-        return optuna.samplers.GridSampler(space.grid_search_space(), seed=seed)
+        return (grid_class or optuna.samplers.GridSampler)(space.grid_search_space(), seed=seed)
     if search.algorithm == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
