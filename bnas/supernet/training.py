@@ -420,7 +420,7 @@ class _SupernetRun:
         self.record.add_epoch(metrics, self.supernet, competes=False)
         if self.rank != 0:
             if self.on_epoch is not None:
-                self.on_epoch(dict(metrics), None)  # type: ignore[arg-type]
+                self.on_epoch(dict(metrics), None)
             return
         state = self.record.checkpoint_state(
             epoch=epoch, phase=phase_of(self.config, epoch), steps_per_epoch=self.steps_per_epoch,
