@@ -325,6 +325,13 @@ def train_supernet(
         return run.epochs(progress)
 
 
+def _device_ids(device: torch.device) -> list[int] | None:
+    """DistributedDataParallel's ``device_ids``: the process's GPU, None on the CPU."""
+    if device.type != "cuda":
+        return None
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
 class _SupernetRun:
     """The epoch loop of :func:`train_supernet` on validated input."""
 
@@ -339,10 +346,8 @@ class _SupernetRun:
         self.rank = 0 if shard is None else shard[0]
         self.model: nn.Module = supernet
         if shard is not None:
-            gpu = device.index if device.index is not None else torch.cuda.current_device()
-            self.model = DistributedDataParallel(
-                supernet, device_ids=[gpu] if device.type == "cuda" else None,
-                find_unused_parameters=True)
+            self.model = DistributedDataParallel(supernet, device_ids=_device_ids(device),
+                                                 find_unused_parameters=True)
         settings = supernet_settings(space)
         self.sampler = candidate_sampler(space, config.seed)
         self.step = CandidateStep(
