@@ -290,9 +290,17 @@ def _data_parallel_rank(rank: int, world_size: int, port: int, out: str) -> None
         images, labels = batch()
         half = slice(rank * 8, rank * 8 + 8)
         result = step(images[half], labels[half], 7)
-        torch.save({"gradients": gradients(supernet),
-                    "result": (result.loss_sum, result.correct, result.seen)},
-                   f"{out}/rank{rank}.pt")
+        saved = {"gradients": gradients(supernet),
+                 "result": (result.loss_sum, result.correct, result.seen)}
+        # And a whole epoch of train_supernet in the process group.
+        handed = []
+        trained = train_supernet(space_of("data.subset=20", "train.epochs=1"),
+                                 out_dir=f"{out}/run{rank}", threads=1,
+                                 on_epoch=lambda metrics, folder: handed.append(
+                                     folder and str(folder)))
+        saved["history"], saved["handed"] = trained.history, handed
+        saved["checkpoint"] = trained.checkpoint and str(trained.checkpoint)
+        torch.save(saved, f"{out}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -336,6 +344,16 @@ def test_data_parallel_step_averages_every_candidates_gradients_over_processes(t
         assert rank["result"][2] == 3 * 16  # seen: summed over the processes
         assert rank["result"][0] == pytest.approx(loss_sum, rel=1e-6)
 
+    # train_supernet in the group: each process trains on its half of every batch (90 of the
+    # 180 training images, 11 steps of 8) and ends with the same weights and numbers; only
+    # the first writes checkpoints.
+    first, second = (rank["history"][0] for rank in ranks)
+    assert first["candidates_sampled"] == 90 // 8
+    assert first == {**second, "epoch_seconds": first["epoch_seconds"]}
+    assert ranks[0]["handed"] == [str(tmp_path / "run0" / "last")]
+    assert ranks[1]["handed"] == [None]
+    assert ranks[1]["checkpoint"] is None and not (tmp_path / "run1" / "last").exists()
+
 
 # -- Ray Train ----------------------------------------------------------------------------------
 
@@ -362,11 +380,11 @@ def test_ray_train_resumes_a_killed_worker_and_matches_training_here(
     deadline = time.monotonic() + 300
     while not first.exists() and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not (run_dir / "supernet" / "epoch_0003").exists()  # killed mid-run, not after it
     killed = private_ray.kill("RayTrainWorker")
+    in_time = not (run_dir / "supernet" / "epoch_0003").exists()
     stdout, stderr = driver.communicate(timeout=600)
-    assert killed, "no Ray Train worker to kill"
     assert driver.returncode == 0, stdout[-3000:] + stderr[-3000:]
+    assert killed and in_time, "the Ray Train worker was not killed mid-run"
     attempts = json.loads(stdout.strip().splitlines()[-1])["attempts"]
 
     assert attempts[0]["error"].startswith("supernet training failed: worker 0: ")

@@ -1,4 +1,5 @@
-"""Search: Ray Tune trains candidates, Optuna samples them, ASHA stops bad ones early.
+"""Search: Ray Tune trains candidates, Optuna samples them, ASHA stops bad ones early; Ray
+Train trains a one-shot search's supernet (:func:`train_supernet_on_ray`).
 
 The only room that imports Ray, and only when a search runs: ``pareto`` and ``summary``
 are plain Python for export and report.
@@ -13,6 +14,11 @@ from bnas.search.summary import load_summary
 
 if TYPE_CHECKING:
     from bnas.search.controller import run_search
+    from bnas.search.supernet_training import train_supernet_on_ray
 
-__all__ = ["SUMMARY_FILE", "dominates", "load_summary", "pareto_front", "run_search"]
-__getattr__, __dir__ = lazy_exports(__name__, {"run_search": "bnas.search.controller"})
+__all__ = ["SUMMARY_FILE", "dominates", "load_summary", "pareto_front", "run_search",
+           "train_supernet_on_ray"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "run_search": "bnas.search.controller",
+    "train_supernet_on_ray": "bnas.search.supernet_training",
+})

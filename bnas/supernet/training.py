@@ -325,6 +325,13 @@ def train_supernet(
         return run.epochs(progress)
 
 
+def _device_ids(device: torch.device) -> list[int] | None:
+    """DistributedDataParallel's ``device_ids``: the process's GPU, None on the CPU."""
+    if device.type != "cuda":
+        return None
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
 class _SupernetRun:
     """The epoch loop of :func:`train_supernet` on validated input."""
 
@@ -339,10 +346,8 @@ class _SupernetRun:
         self.rank = 0 if shard is None else shard[0]
         self.model: nn.Module = supernet
         if shard is not None:
-            gpu = device.index if device.index is not None else torch.cuda.current_device()
-            self.model = DistributedDataParallel(
-                supernet, device_ids=[gpu] if device.type == "cuda" else None,
-                find_unused_parameters=True)
+            self.model = DistributedDataParallel(supernet, device_ids=_device_ids(device),
+                                                 find_unused_parameters=True)
         settings = supernet_settings(space)
         self.sampler = candidate_sampler(space, config.seed)
         self.step = CandidateStep(
@@ -420,7 +425,7 @@ class _SupernetRun:
         self.record.add_epoch(metrics, self.supernet, competes=False)
         if self.rank != 0:
             if self.on_epoch is not None:
-                self.on_epoch(dict(metrics), None)  # type: ignore[arg-type]
+                self.on_epoch(dict(metrics), None)
             return
         state = self.record.checkpoint_state(
             epoch=epoch, phase=phase_of(self.config, epoch), steps_per_epoch=self.steps_per_epoch,

@@ -49,8 +49,9 @@ from bnas.train.runtime import seed_everything
 from bnas.train.schedule import REAL_WEIGHTS_PHASE, learning_rate, phase_of
 from bnas.train_config import TrainConfig
 
-# on_epoch(metrics, checkpoint folder): called after every epoch (see bnas.train.train).
-OnEpoch = Callable[[dict[str, Any], Path], None]
+# on_epoch(metrics, checkpoint folder): called after every epoch (see bnas.train.train); the
+# folder is None in a data-parallel process that writes no checkpoint (bnas.supernet).
+OnEpoch = Callable[[dict[str, Any], Path | None], None]
 Logits = Callable[[torch.Tensor], torch.Tensor]
 
 
