@@ -29,6 +29,7 @@ from bnas.run_record import RunRecord
 from bnas.search.cluster import ray_session
 from bnas.search.summary import summarize, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, run_trial
+from bnas.space.preflight import preflight
 
 
 def make_sampler(space: Any) -> Any:
@@ -188,6 +189,10 @@ def run_search(
         raise BnasError(
             f"{run_dir} already holds a run; use --resume to continue it or --name for a new one"
         )
+
+    # What every trial would find out (data, teacher, device, budgets, this machine), found
+    # before Ray starts and before anything is written.
+    preflight(space, local=address is None)
 
     search = space.search
     resources = {"cpu": search.resources_per_trial.cpu, "gpu": search.resources_per_trial.gpu}

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, PrivateAttr, model_validator
 
 from bnas.backbones import BACKBONES
+from bnas.errors import BnasError, LocatedError, describe_location
+from bnas.reading import load_yaml
 from bnas.space import sampling
 from bnas.space.blocks import BlockSpace, resolve_blocks
 from bnas.space.checks import check_backbone_and_data, check_search
@@ -86,6 +88,12 @@ class SearchSpace(SectionModel):
         return self
 
     # -- source -------------------------------------------------------------------------------
+
+    def located(self, error: LocatedError) -> BnasError:
+        """A problem found after loading (e.g. by the preflight) as the loader words it:
+        ``file.yaml:LINE path: detail``."""
+        where = load_yaml(self._source_text, self._source).where(error.loc)
+        return BnasError(f"{where} {describe_location(error.loc)}: {error.detail}")
 
     @property
     def source_text(self) -> str:
