@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from bnas.errors import BnasError, LocatedError, describe_location, explain
 from bnas.space.schema import SearchSpace
-from bnas.space.yaml_lines import LineLoader, load_located
+from bnas.space.yaml_lines import LineLoader, LocatedYaml, load_located
 
 __all__ = ["SearchSpace", "load_space", "parse_space"]
 
@@ -73,15 +73,34 @@ def parse_space(
         space = SearchSpace.model_validate(data)
     except ValidationError as error:
         loc, message = explain(error, SearchSpace)
-        raise BnasError(f"{located.where(loc)} {describe_location(loc)}: {message}") from None
+        raise BnasError(_located(loc, message, located, overrides)) from None
     except LocatedError as error:
-        raise BnasError(
-            f"{located.where(error.loc)} {describe_location(error.loc)}: {error.detail}"
-        ) from None
+        raise BnasError(_located(error.loc, error.detail, located, overrides)) from None
     space._source_text = text
     space._source = source
     space._overrides = list(overrides)
     return space
+
+
+def _located(
+    loc: tuple[str | int, ...], message: str, located: LocatedYaml, overrides: Sequence[str]
+) -> str:
+    """``file.yaml:LINE path: message``, or ``--set KEY=VALUE: path: message`` when the value at
+    ``loc`` came from an override (the file's line would point at the wrong culprit)."""
+    override = _override_at(loc, overrides)
+    where = f"--set {override}:" if override is not None else located.where(loc)
+    return f"{where} {describe_location(loc)}: {message}"
+
+
+def _override_at(loc: tuple[str | int, ...], overrides: Sequence[str]) -> str | None:
+    """The last override whose key is ``loc``, inside it or around it (it set that value)."""
+    path = tuple(str(part) for part in loc)
+    for item in reversed(overrides):
+        key = tuple(item.partition("=")[0].strip().split("."))
+        common = min(len(key), len(path))
+        if common and key[:common] == path[:common]:
+            return item
+    return None
 
 
 def load_space(path: str | Path, overrides: Sequence[str] = ()) -> SearchSpace:

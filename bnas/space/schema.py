@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import Field, PrivateAttr, model_validator
 
 from bnas.backbones import BACKBONES
+from bnas.files import RUN_NAME_MAX_LENGTH, RUN_NAME_PATTERN
 from bnas.space import sampling
 from bnas.space.blocks import BlockSpace, resolve_blocks
 from bnas.space.checks import check_backbone_and_data, check_search
@@ -66,7 +67,7 @@ class SearchSpace(SectionModel):
     unused rd_ratio).
     """
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    name: Annotated[str, Field(pattern=RUN_NAME_PATTERN, max_length=RUN_NAME_MAX_LENGTH)]
     description: str | None = None
     backbone: BackboneSection
     space: SpaceSection = Field(default_factory=SpaceSection)
