@@ -273,6 +273,10 @@ class SearchSection(SectionModel):
     resources_per_trial: Resources = Field(default_factory=Resources)
     constraints: Constraints = Field(default_factory=Constraints)
     seed: Annotated[int, Field(ge=0)] = 0
+    # Retries of a trial whose worker process or node was lost (killed, out of memory, node
+    # down), each from its last epoch checkpoint; 0: none. A trial that fails by itself (bad
+    # input, a diverged loss) would fail again and is never retried.
+    max_failures: Annotated[int, Field(ge=0)] = 2
 
     def constraints_dict(self) -> dict[str, float]:
         """The budgets that are set, e.g. ``{"max_size_mib": 1.5}``."""
