@@ -101,11 +101,15 @@ def wait_for(condition, timeout: float = 300, every: float = 0.2):  # noqa: ANN0
 
 
 def result_rows(run_dir: Path) -> dict[str, list[dict]]:
-    """Each trial folder's reported results so far (Ray's result.json, one line per report)."""
+    """Each trial folder's reported results so far (Ray's result.json, one line per report;
+    a trial with none yet is left out)."""
     rows = {}
     for result in run_dir.glob("trial_*/result.json"):
-        lines = [line for line in result.read_text().splitlines() if line.strip()]
-        rows[result.parent.name] = [json.loads(line) for line in lines]
+        lines = result.read_text().splitlines(keepends=True)
+        # the last line may still be being written
+        complete = [json.loads(line) for line in lines if line.endswith("\n") and line.strip()]
+        if complete:
+            rows[result.parent.name] = complete
     return rows
 
 
