@@ -79,25 +79,27 @@ def _connected(address: str | None, num_cpus: int | None, signals: StopSignals) 
         return
     kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     session_dir = None
-    if address is None:
-        context = ray.init(
-            address="local",  # always a new embedded cluster, never one found on the machine
-            _node_ip_address=LOCAL_NODE_IP,
-            num_cpus=num_cpus,
-            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-            **kwargs,
-        )
-        session_dir = context.address_info["session_dir"]
-    else:
-        try:
-            ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise BnasError(
-                f"--address {address}: cannot join the Ray cluster ({first_line})"
-            ) from None
-    signals.install()
+    with signals.held():  # a signal during start-up is acted on once there is a cluster to stop
+        if address is None:
+            context = ray.init(
+                address="local",  # always a new embedded cluster, never one found on the machine
+                _node_ip_address=LOCAL_NODE_IP,
+                num_cpus=num_cpus,
+                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                **kwargs,
+            )
+            session_dir = context.address_info["session_dir"]
+        else:
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise BnasError(
+                    f"--address {address}: cannot join the Ray cluster ({first_line})"
+                ) from None
     try:
+        signals.install()
+        signals.raise_if_received()
         yield
     finally:
         with signals.held():

@@ -1,13 +1,15 @@
 """Ending a search cleanly: on SIGINT / SIGTERM, and without leaving processes behind.
 
-**Signals.** The first SIGINT (Ctrl-C) or SIGTERM while trials run asks Ray Tune to stop as
-its own Ctrl-C handling does (it saves the experiment state one last time and ends the trials
-so that ``--resume`` continues them); a second one, or one before or after Tune runs, stops at
-once. Either way the search then ends with :class:`SearchInterrupted` (exit status 128 + the
-signal number, as a shell reports a process killed by it) and the embedded cluster is shut
-down. Tune's own SIGINT handler is switched off (``TUNE_DISABLE_SIGINT_HANDLER``, see
-:mod:`bnas.search.cluster`) so that both signals take the same path and the search knows it was
-interrupted instead of summarising a half-finished run.
+**Signals.** The first SIGINT (Ctrl-C) or SIGTERM while Tune runs trials stops the run the way
+Tune's own Ctrl-C handling does: it saves the experiment state one last time and ends the
+trials so that ``--resume`` continues them (bnas calls the handler Tune installs for that, on
+SIGUSR1). A second signal, or one outside Tune's run, stops at once; one while Ray starts or
+shuts down takes effect when that is done. Either way the search ends with
+:class:`SearchInterrupted` (exit status 128 + the signal number, as a shell reports a process
+killed by it) and the embedded cluster is shut down. Tune's own SIGINT handler is switched off
+(``TUNE_DISABLE_SIGINT_HANDLER``, see :mod:`bnas.search.cluster`) so that both signals take
+the same path and the search knows it was interrupted instead of summarising a half-finished
+run.
 
 **Processes.** ``ray.shutdown()`` ends an embedded cluster's processes, all of which descend
 from the driver; :func:`reap` makes sure of it, and kills what is still there after a grace
@@ -98,7 +100,8 @@ class StopSignals:
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        """Cleanup that a signal must not cut short: signals are noted and raised afterwards."""
+        """Starting or shutting down Ray, which a signal must not cut short: a signal is noted,
+        and raised by :meth:`raise_if_received` afterwards."""
         previous, self._holding = self._holding, True
         try:
             yield
