@@ -272,7 +272,10 @@ def test_name_is_confined_to_storage(tmp_path, monkeypatch, capsys):
 
 def test_resume_refuses_a_run_folder_others_could_have_written(tmp_path, monkeypatch, capsys):
     """Resuming unpickles Ray's state: a run someone else could have changed is refused."""
+    import grp
+
     from bnas.cli import main
+    from bnas.search.run_dir import check_resume_trust
 
     monkeypatch.chdir(tmp_path)
     storage = tmp_path / "runs"
@@ -291,10 +294,22 @@ def test_resume_refuses_a_run_folder_others_could_have_written(tmp_path, monkeyp
         assert err.startswith(f"bnas: error: --resume: {path} ") and err.count("\n") == 1, err
         return err
 
-    pickled.chmod(0o664)
-    assert "writable by group" in refused(pickled)
+    if os.geteuid() == 0:  # only root can give a file to any group
+        pickled.chmod(0o664)
+        os.chown(pickled, 0, 65534)
+        assert "writable by group" in refused(pickled)
+        os.chown(pickled, 0, 0)
+        if not grp.getgrgid(0).gr_mem:  # root's own private group: group-writable is fine
+            check_resume_trust(run_dir)
     pickled.chmod(0o646)
     assert "writable by others" in refused(pickled)
+    pickled.chmod(0o644)  # trusted now, but not Ray's state: one line too, not a traceback
+    monkeypatch.setenv("RAY_TMPDIR", private_temp("trust")["RAY_TMPDIR"])  # Ray starts here
+    assert main(["search", str(DEMO), "--name", "theirs", "--storage", "runs", "--resume"]) == 2
+    err = capsys.readouterr().err  # after Ray's own notices from starting the cluster
+    assert err.splitlines()[-1].startswith(
+        f"bnas: error: --resume: cannot restore Ray Tune's state in {run_dir} "), err
+    assert "Traceback" not in err
     pickled.chmod(0o644)
     storage.chmod(0o777)  # anyone could swap the run folder (no sticky bit, unlike /tmp)
     assert "a folder above the run" in refused(storage)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import pickle
 import shutil
 import sys
 import tempfile
@@ -178,9 +179,7 @@ def _run_search(
             if not tune.Tuner.can_restore(str(run_dir)):
                 raise BnasError(f"--resume: {run_dir} has no Ray Tune experiment state")
             print(f"resuming {run_dir}", flush=True)
-            tuner = tune.Tuner.restore(
-                str(run_dir), trainable, resume_unfinished=True, resume_errored=False
-            )
+            tuner = _restore_tuner(run_dir, trainable)
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / SPACE_FILE).write_text(space.source_text)
@@ -234,6 +233,21 @@ def _run_search(
         summary = summarize(results, space, run_dir, threads, worker_failures(run_dir))
     write_summary(summary, run_dir)
     return summary
+
+
+def _restore_tuner(run_dir: Path, trainable: Any) -> Any:
+    """Tune's restore of the run; damaged or foreign state is one line, not a traceback."""
+    from ray import tune
+
+    try:
+        return tune.Tuner.restore(
+            str(run_dir), trainable, resume_unfinished=True, resume_errored=False
+        )
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError,
+            ImportError) as error:
+        first_line = (str(error).splitlines() or [""])[0]
+        raise BnasError(f"--resume: cannot restore Ray Tune's state in {run_dir} "
+                        f"({type(error).__name__}: {first_line})") from None
 
 
 def _run_config(space: Any, name: str, storage_path: Path) -> Any:

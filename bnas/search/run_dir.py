@@ -9,7 +9,10 @@ state (``tuner.pkl``, the searcher's and the experiment's state): whoever could 
 files could make bnas run their code. So bnas resumes a run only when the rule ssh applies to
 its keys holds: every file and folder of the run is owned by the current user and writable by
 no one else, and no folder above it can be changed by another user (owned by the user or
-root; writable by group or others only with the sticky bit, as ``/tmp``).
+root; writable by group or others only with the sticky bit, as ``/tmp``). As Debian's ssh
+does, "writable by group" is fine when the group is the user's private group (named after the
+user, the user's primary group, no other member): with such groups, as on Debian and Ubuntu,
+the usual umask 002 makes every file group-writable without giving anyone else access.
 """
 
 from __future__ import annotations
@@ -41,11 +44,12 @@ def check_resume_trust(run_dir: Path) -> None:
     written: see the module docstring."""
     run_dir = Path(run_dir).resolve()
     user = os.geteuid()
+    private_group = _private_group(user)
     for folder in reversed(run_dir.parents):
         info = os.stat(folder)
-        writable_by_others = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        if info.st_uid not in (user, 0) or (writable_by_others and
-                                             not info.st_mode & stat.S_ISVTX):
+        if info.st_uid not in (user, 0) or (
+            _writable_by_others(info, private_group) and not info.st_mode & stat.S_ISVTX
+        ):
             _refuse(folder, info, user, "a folder above the run")
     for path in _walk(run_dir):
         info = os.lstat(path)
@@ -54,8 +58,27 @@ def check_resume_trust(run_dir: Path) -> None:
                 info = os.stat(path)  # a link is as trustworthy as what it points to
             except OSError:
                 raise BnasError(f"--resume: {path} is a broken link; {_WHY}") from None
-        if info.st_uid != user or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        if info.st_uid != user or _writable_by_others(info, private_group):
             _refuse(path, info, user, "")
+
+
+def _writable_by_others(info: os.stat_result, private_group: int | None) -> bool:
+    group_may_write = info.st_mode & stat.S_IWGRP and info.st_gid != private_group
+    return bool(group_may_write or info.st_mode & stat.S_IWOTH)
+
+
+def _private_group(user: int) -> int | None:
+    """The user's private group id (see the module docstring), or None."""
+    try:
+        import grp
+        import pwd
+
+        account = pwd.getpwuid(user)
+        group = grp.getgrgid(account.pw_gid)
+    except (ImportError, KeyError):
+        return None
+    private = group.gr_name == account.pw_name and set(group.gr_mem) <= {account.pw_name}
+    return account.pw_gid if private else None
 
 
 def _walk(run_dir: Path) -> list[Path]:
