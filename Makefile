@@ -9,7 +9,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: setup demo test lint bench clean-runs
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(VENV)/timm-tests/.fetched
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@# Fashion-MNIST ships as a Debian package; best effort (needs root and apt).
@@ -18,6 +18,17 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q $(TORCH_PINS)
 	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# timm's own model tests, from the sdist of the installed timm (tests/test_timm_conventions.py
+# runs them on the bnas models); timm's code stays out of the repository.
+$(VENV)/timm-tests/.fetched: $(VENV)/.installed
+	rm -rf $(VENV)/timm-tests && mkdir -p $(VENV)/timm-tests
+	cd $(VENV)/timm-tests && version=$$(../bin/python -c \
+		'import importlib.metadata as m; print(m.version("timm"))') && \
+	../bin/pip download -q --no-deps --no-binary :all: "timm==$$version" -d . && \
+	tar -xzf "timm-$$version.tar.gz" "timm-$$version/tests" "timm-$$version/pyproject.toml" && \
+	rm "timm-$$version.tar.gz"
 	touch $@
 
 # The README's demo: cost of one architecture, then search → export → report on digits.

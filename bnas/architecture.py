@@ -23,13 +23,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bnas.backbones import backbone_info
-from bnas.errors import BnasError, LocatedError, validate_as
+from bnas.errors import BnasError, LocatedError, explain, validate_as
+from bnas.reading import load_yaml, read_text
+from bnas.writing import write_text_atomic
 
 ThresholdKind = Literal["static", "dynamic"]
 THRESHOLD_KINDS: tuple[str, ...] = ("static", "dynamic")
+# The fields of a dynamic threshold's generator: a static threshold has none to set.
+GENERATOR_SETTINGS: tuple[str, ...] = ("rd_ratio", "min_hidden", "pool", "act", "bound")
 
 
 class Threshold(BaseModel):
@@ -60,7 +64,14 @@ class Threshold(BaseModel):
                 )
             return {"kind": data}
         if isinstance(data, dict) and data.get("kind", "static") == "static":
-            return {"kind": "static"}  # generator settings mean nothing without a generator
+            if any(key not in cls.model_fields for key in data):
+                return data  # validation names the unknown key and lists the valid ones
+            settings = [key for key in data if key in GENERATOR_SETTINGS]
+            if settings:  # a typo'd kind (or none) must not silently turn a generator off
+                raise ValueError(
+                    f"{', '.join(settings)} set on a static threshold: generator settings "
+                    "need kind: dynamic"
+                )
         return data
 
     @property
@@ -83,6 +94,16 @@ class Threshold(BaseModel):
 
 
 STATIC = Threshold()
+
+
+def _check_threshold(data: Any, loc: tuple[str | int, ...]) -> None:
+    """Validate a threshold written once for several sites, so a problem names where it was
+    written (``blocks[2]``) rather than each site it was copied to."""
+    try:
+        Threshold.model_validate(data)
+    except ValidationError as error:
+        inner, message = explain(error, Threshold)
+        raise LocatedError((*loc, *inner), message) from None
 
 
 class Architecture(BaseModel):
@@ -113,6 +134,7 @@ class Architecture(BaseModel):
         if isinstance(blocks, (str, Threshold)) or (
             isinstance(blocks, dict) and "kind" in blocks
         ):
+            _check_threshold(blocks, ("blocks",))  # blamed where written, not per site
             blocks = [blocks] * num_blocks
         if not isinstance(blocks, (list, tuple)):
             return data
@@ -124,6 +146,7 @@ class Architecture(BaseModel):
         expanded = []
         for index, block in enumerate(blocks):
             if isinstance(block, (str, Threshold)) or (isinstance(block, dict) and "kind" in block):
+                _check_threshold(block, ("blocks", index))
                 block = {site: block for site in info.sites}
             if isinstance(block, dict):
                 wrong = [site for site in block if site not in info.sites]
@@ -158,28 +181,19 @@ class Architecture(BaseModel):
 
     @classmethod
     def from_yaml(cls, text: str, source: str = "architecture") -> Architecture:
-        """Parse YAML text (``yaml.safe_load`` only); ``source`` prefixes error messages."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f":{mark.line + 1}" if mark is not None else ""
-            raise BnasError(f"{source}{where}: not valid YAML ({type(error).__name__})") from None
-        return cls.from_dict(data, source=source)
+        """Parse YAML text (safely: plain data only); ``source`` prefixes error messages."""
+        return cls.from_dict(load_yaml(text, source).data, source=source)
 
     @classmethod
     def load(cls, path: str | Path) -> Architecture:
         """Load an ``arch.yaml`` (or ``.json``) file."""
-        path = Path(path)
-        if not path.is_file():
-            raise BnasError(f"{path}: no such architecture file")
-        return cls.from_yaml(path.read_text(), source=str(path))
+        return cls.from_yaml(read_text(path, "architecture file"), source=str(path))
 
     def save(self, path: str | Path) -> Path:
+        """Write ``path`` (and its folder) atomically: a reader never sees half a file."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_yaml())
-        return path
+        return write_text_atomic(path, self.to_yaml())
 
     # -- plain data ---------------------------------------------------------------------------
 

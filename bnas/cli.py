@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from bnas.errors import USER_ERROR_EXIT_CODE, BnasError
+from bnas.writing import os_problem
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("bnas.profile.command", "cost of an architecture before training (BOPs, OPs)"),
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except BnasError as error:
         print(f"bnas: error: {error}", file=sys.stderr)
+        return USER_ERROR_EXIT_CODE
+    except OSError as error:  # the file system said no (full disk, permissions): where, briefly
+        print(f"bnas: error: {os_problem(error)}", file=sys.stderr)
         return USER_ERROR_EXIT_CODE
     except KeyboardInterrupt:
         print("bnas: interrupted", file=sys.stderr)

@@ -153,7 +153,9 @@ def _inner_model(annotation: Any) -> tuple[Any, int]:
         return annotation, 0
     origin, args = get_origin(annotation), get_args(annotation)
     if origin in (list, dict, tuple):
-        inner, skip = _inner_model(args[-1] if args else None)
+        # tuple[X, ...] holds X; list[X], dict[K, X] and tuple[..., X] hold their last argument
+        item = args[0] if args[-1:] == (Ellipsis,) else (args[-1] if args else None)
+        inner, skip = _inner_model(item)
         return inner, skip + 1
     for arg in args:  # Optional / Union / Annotated
         inner, skip = _inner_model(arg)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -32,6 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bnas.errors import BnasError, describe_location, explain
 from bnas.files import SUMMARY_FILE
 from bnas.pareto import pareto_front
+from bnas.reading import read_json
+from bnas.writing import write_text_atomic
 
 TrialStatus = Literal["completed", "stopped", "failed", "infeasible"]
 TRAINED_STATUSES: tuple[str, ...] = ("completed", "stopped")
@@ -178,10 +179,8 @@ class RunRecord(_Record):
     def save(self, run_dir: str | Path) -> Path:
         """Write ``run_dir/summary.json`` atomically: a reader never sees half a record."""
         path = Path(run_dir) / SUMMARY_FILE
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=json_value) + "\n")
-        os.replace(tmp, path)
-        return path
+        return write_text_atomic(
+            path, json.dumps(self.to_dict(), indent=2, default=json_value) + "\n")
 
     @classmethod
     def from_dict(cls, data: Any, source: str) -> RunRecord:
@@ -203,10 +202,4 @@ class RunRecord(_Record):
         path = run_dir / SUMMARY_FILE
         if not path.is_file():
             raise BnasError(f"{run_dir}: no {SUMMARY_FILE} (is it a finished bnas search run?)")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise BnasError(f"{path}: not valid JSON (line {error.lineno})") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise BnasError(f"{path}: cannot read it ({error})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_json(path, "run record"), source=str(path))

@@ -13,12 +13,18 @@ Every field's description is also its ``bnas train`` flag's help.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bnas.datasets import DATASET_NAMES
 from bnas.errors import validate_as
+
+# Seeds (a training run's, a search's) reach numpy's RandomState (Optuna's samplers), which
+# takes 0 .. 2**32 - 1, and torch's generators (the data split), which take at most 2**64 - 1.
+# One bound on the schema, the narrowest, so no consumer meets a seed it cannot take.
+MAX_SEED = 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class DataConfig(BaseModel):
@@ -88,7 +94,7 @@ class TrainConfig(BaseModel):
     )
     kd_weight: float = Field(1.0, ge=0.0, description="loss = CE + kd_weight · T² · KL")
     kd_temperature: float = Field(4.0, gt=0.0, description="T of the distillation softmaxes")
-    seed: int = Field(
+    seed: Seed = Field(
         0, description="seeds the split, the initialisation, the data order and augmentation"
     )
     threads: int | None = Field(

@@ -55,8 +55,35 @@ def test_id_is_stable_and_distinguishes_architectures(tmp_path):
     assert len({arch, static, mixed()}) == 2
 
 
-def test_static_threshold_ignores_generator_settings():
-    assert Threshold.model_validate({"kind": "static", "rd_ratio": 4}) == Threshold()
+@pytest.mark.parametrize(
+    ("blocks", "expected"),
+    [
+        # a typo'd "kind" used to leave a silently static threshold
+        (["static", {"conv1x1": {"type": "dynamic", "rd_ratio": 4}}, "static", "static"],
+         "arch.yaml: blocks[1].conv1x1.type: unknown key 'type'; valid: kind, rd_ratio, "
+         "min_hidden, pool, act, bound"),
+        (["static", {"kind": "static", "rd_ratio": 0, "pool": "nonsense"}, "static", "static"],
+         "arch.yaml: blocks[1]: rd_ratio, pool set on a static threshold: generator settings "
+         "need kind: dynamic"),
+        ({"kind": "static", "bound": "tanh"},
+         "arch.yaml: blocks: bound set on a static threshold"),
+        (["static", {"conv3x3": {"rd_ratio": 8}}, "static", "static"],
+         "arch.yaml: blocks[1].conv3x3: rd_ratio set on a static threshold"),
+        (["static", {"kind": "dynamic", "rd_ratio": 4, "poool": "mean"}, "static", "static"],
+         "arch.yaml: blocks[1].poool: unknown key 'poool'; valid: kind, rd_ratio"),
+    ],
+)
+def test_thresholds_are_strict(blocks, expected):
+    with pytest.raises(BnasError) as error:
+        Architecture.from_dict({"backbone": "reactnet_a", "args": {"preset": "tiny"},
+                                "blocks": blocks}, source="arch.yaml")
+    assert str(error.value).startswith(expected)
+
+
+def test_a_static_threshold_is_its_kind_alone():
+    assert Threshold.model_validate({"kind": "static"}) == Threshold() == Threshold.model_validate(
+        "static")
+    assert Threshold().to_data() == "static"
 
 
 def test_with_args_keeps_thresholds():
@@ -99,5 +126,5 @@ def test_bad_architectures_give_one_line_naming_the_valid_choices(data, expected
 def test_invalid_yaml_names_the_line(tmp_path):
     path = tmp_path / "arch.yaml"
     path.write_text("backbone: reactnet_a\nblocks: [static,\n")
-    with pytest.raises(BnasError, match=r"arch.yaml:\d+: not valid YAML"):
+    with pytest.raises(BnasError, match=r"arch.yaml:\d+ not valid YAML"):
         Architecture.load(path)

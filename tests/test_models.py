@@ -1,7 +1,11 @@
 """bnas.models: the three backbones built from Architectures, the registry and timm entry points."""
 
 import io
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -226,7 +230,7 @@ def test_architecture_round_trips_dict_yaml_dict(backbone):
         ({"backbone": "react_resnet18", "args": {"preset": "tiny"}, "blocks": "dynamics"},
          "unknown threshold 'dynamics'; valid: static, dynamic"),
         ({"backbone": "reactnet_a", "blocks": {"kind": "dynamic", "rd_ratio": -4}},
-         "blocks[0].conv3x3.rd_ratio: -4 is not a positive integer"),
+         "blocks.rd_ratio: -4 is not a positive integer"),  # where written, not per site
     ],
 )
 def test_bad_architectures_fail_in_one_line(data, expected):
@@ -274,3 +278,170 @@ def test_cct_stochastic_depth_rises_linearly():
     model = build_model(arch_of("binary_cct", "static", preset="small", drop_path_rate=0.3))
     rates = [getattr(block.drop_path, "drop_prob", 0.0) for block in model.blocks]
     assert rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
+
+
+# -- timm: lazy registration and timm's model conventions ---------------------------------
+
+BNAS_FIRST = """
+import sys, torch
+import bnas.models
+from bnas import Architecture
+arch = Architecture.uniform("binary_cct", "dynamic", preset="tiny", num_classes=10, img_size=16,
+                            drop_path_rate=0.2)
+build = bnas.models.build_model(arch)
+build(torch.randn(2, 3, 16, 16)).sum().backward()  # training mode: DropPath drops
+print("after a model:", sorted({"timm", "torchvision"} & set(sys.modules)))
+import timm
+"""
+TIMM_FIRST = """
+import sys, torch
+import timm
+import bnas.models
+"""
+CREATE_THROUGH_TIMM = """
+print(timm.list_models("bnas_*"))
+model = timm.create_model("bnas_reactnet_a", preset="tiny", num_classes=3)
+print(model(torch.zeros(1, 3, 32, 32)).shape)
+print("hooks left:", [type(f).__name__ for f in sys.meta_path if "Timm" in type(f).__name__])
+"""
+
+
+@pytest.mark.parametrize("order", [BNAS_FIRST, TIMM_FIRST], ids=["bnas_first", "timm_first"])
+def test_timm_finds_the_bnas_models_whichever_is_imported_first(order):
+    """Importing bnas.models (and building, training a model) imports neither timm nor
+    torchvision; timm, imported before or after, still lists and creates the bnas models."""
+    result = subprocess.run(
+        [sys.executable, "-c", order + CREATE_THROUGH_TIMM], capture_output=True, text=True,
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[1])}, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    if order is BNAS_FIRST:
+        assert lines.pop(0) == "after a model: []"
+    assert lines == [
+        "['bnas_binary_cct', 'bnas_react_resnet18', 'bnas_reactnet_a']",
+        "torch.Size([1, 3])",
+        "hooks left: []",
+    ]
+
+
+def test_unknown_timm_arguments_are_type_errors_in_one_line():
+    with pytest.raises(TypeError, match="bnas_binary_cct: binary_cct takes no 'not_a_model_arg'"):
+        timm.create_model("bnas_binary_cct", not_a_model_arg=1)
+    with pytest.raises(BnasError, match="reactnet_a takes no 'dynamic_img_size'"):
+        timm.create_model("bnas_reactnet_a", dynamic_img_size=True)  # a ViT keyword only
+
+
+EXPECTED_LEVELS = {  # tiny presets at 32 px (the small-image stems): (channels, reduction)
+    "reactnet_a": [(32, 1), (64, 2), (128, 4)],
+    "react_resnet18": [(16, 1), (32, 2), (64, 4)],
+    "binary_cct": [(64, 2), (64, 2)],
+}
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_features_only_gives_every_feature_level_as_feature_info_says(backbone):
+    features = timm.create_model(
+        f"bnas_{backbone}", arch=mixed(backbone), features_only=True
+    )
+    info = features.feature_info
+    assert list(zip(info.channels(), info.reduction())) == EXPECTED_LEVELS[backbone]
+    outputs = features(torch.randn(2, 3, 32, 32))
+    assert [o.shape for o in outputs] == [(2, c, 32 // r, 32 // r) for c, r in
+                                          EXPECTED_LEVELS[backbone]]
+    last = timm.create_model(f"bnas_{backbone}", arch=mixed(backbone), features_only=True,
+                             out_indices=(-1,))
+    assert last.feature_info.channels() == info.channels()[-1:]
+    assert len(last.model.blocks) == len(mixed(backbone).blocks)  # the last level is the last block
+    first = timm.create_model(f"bnas_{backbone}", arch=mixed(backbone), features_only=True,
+                              out_indices=(0,))
+    assert len(first.model.blocks) == int(info.module_name()[0].split(".")[1]) + 1  # pruned
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_intermediates_are_the_features_of_the_blocks(backbone):
+    torch.manual_seed(0)
+    model = build_model(mixed(backbone)).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        final, intermediates = model.forward_intermediates(x, norm=True, output_fmt="NCHW")
+        features = model.forward_features(x)
+        last = model.forward_intermediates(x, indices=1, norm=True, stop_early=True,
+                                           output_fmt=model.output_fmt, intermediates_only=True)
+    torch.testing.assert_close(final, features)
+    torch.testing.assert_close(last[0], features)  # the last level is the last block, normed
+    assert len(intermediates) == len(model.feature_info)
+    with pytest.raises(BnasError, match="feature levels \\[7\\] out of range"):
+        model.forward_intermediates(x, indices=[7])
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_headless_and_unpooled_as_timm_makes_them(backbone):
+    pooled = timm.create_model(f"bnas_{backbone}", arch=mixed(backbone), num_classes=0)
+    x = torch.randn(2, 3, 32, 32)
+    assert pooled.num_classes == 0 and pooled(x).shape == (2, pooled.num_features)
+    unpooled = timm.create_model(f"bnas_{backbone}", arch=mixed(backbone), num_classes=0,
+                                 global_pool="")
+    channels_last = unpooled.output_fmt == "NHWC"
+    grid = unpooled.pretrained_cfg["pool_size"]
+    features = unpooled.num_features
+    features_map = unpooled(x)
+    assert features_map.shape == ((2, *grid, features) if channels_last else (2, features, *grid))
+    features_map.sum().backward()  # no weights left unused (DDP would refuse them)
+    assert all(p.grad is not None for p in unpooled.parameters())
+    unpooled.reset_classifier(5, unpooled.global_pools[0])
+    assert unpooled(x).shape == (2, 5) and unpooled.head.training
+    with pytest.raises(BnasError, match="global_pool must be one of"):
+        unpooled.reset_classifier(5, "max")
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_torch_fx_traces_the_models_in_evaluation_and_training(backbone):
+    """DySign's generators, the binarizers' surrogate gradients and the CCT's position
+    embedding are fx leaves: a traced graph computes what the module does, gradients too."""
+    torch.manual_seed(0)
+    model = build_model(mixed(backbone))
+    traced = torch.fx.symbolic_trace(model)
+    x = torch.randn(2, 3, 32, 32)
+    model.eval(), traced.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(traced(x), model(x))
+    model.train(), traced.train()
+    grads = []
+    for module in (model, traced):
+        model.zero_grad()
+        module(x).logsumexp(dim=1).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for eager, fx in zip(*grads):
+        torch.testing.assert_close(fx, eager)
+    fx_features = timm.create_model(f"bnas_{backbone}", arch=mixed(backbone),
+                                    features_only=True, feature_cls="fx")  # the blocks' outputs
+    channels = [o.shape[-1 if o.dim() == 3 else 1] for o in fx_features(x)]  # CCT: N×L×D tokens
+    assert channels == [c for c, _ in EXPECTED_LEVELS[backbone]]
+
+
+def test_cct_takes_other_image_sizes_with_dynamic_img_size():
+    torch.manual_seed(0)
+    model = build_model(arch_of("binary_cct", "dynamic", img_size=32)).eval()
+    with pytest.raises(BnasError, match="built for 32x32 .* got 48x40; set model.dynamic_img_s"):
+        model(torch.zeros(1, 3, 48, 40))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        built_size = model(x)
+        model.dynamic_img_size = True
+        torch.testing.assert_close(model(x), built_size)  # its own size: the embedding as learnt
+        assert model.forward_features(torch.randn(2, 3, 48, 40)).shape == (2, 24, 20, 64)
+    through_timm = timm.create_model("bnas_binary_cct", preset="tiny", img_size=32,
+                                     dynamic_img_size=True, features_only=True)
+    assert [o.shape for o in through_timm(torch.randn(1, 3, 64, 24))] == [(1, 64, 32, 12)] * 2
+
+
+def test_cct_resamples_its_position_embedding_as_timm_does():
+    from timm.layers import resample_abs_pos_embed
+
+    from bnas.models.binary_cct import resample_position_embedding
+
+    pos_embed = torch.randn(1, 16 * 16, 8)
+    for grid in [(24, 20), (9, 12), (16, 16)]:
+        expected = resample_abs_pos_embed(pos_embed, list(grid), (16, 16), num_prefix_tokens=0)
+        torch.testing.assert_close(resample_position_embedding(pos_embed, grid), expected)

@@ -9,11 +9,13 @@ from bnas.errors import BnasError
 from bnas.nn import (
     BinaryConv2d,
     BinaryLinear,
+    DropPath,
     DyRPReLU,
     DySign,
     RPReLU,
     RSign,
     approx_sign,
+    drop_path,
     get_binarizer,
     make_rprelu,
     make_sign_site,
@@ -195,3 +197,15 @@ def test_set_binarization_gives_the_float_twin():
     torch.testing.assert_close(model(x), expected)
     set_binarization(model)
     assert set(model[0](x).unique().tolist()) == {-1.0, 1.0}
+
+
+def test_drop_path_drops_whole_samples_and_keeps_the_expectation():
+    torch.manual_seed(0)
+    x = torch.ones(4000, 3, 2)
+    dropped = drop_path(x, 0.25, training=True)
+    per_sample = dropped.flatten(1).unique(dim=1)  # every sample all 0 or all 1 / 0.75
+    assert per_sample.shape == (4000, 1)
+    assert set(per_sample.flatten().tolist()) == {0.0, torch.tensor(1 / 0.75).item()}
+    assert abs(dropped.mean().item() - 1) < 0.05
+    module = DropPath(0.25).eval()
+    assert module(x) is x and drop_path(x, 0.0, training=True) is x

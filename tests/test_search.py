@@ -479,6 +479,7 @@ def test_over_budget_candidates_are_not_trained_and_told_to_optuna(tmp_path):
         "--set", "search.num_samples=6", "--set", "train.epochs=1",
         "--set", "search.algorithm=random", "--set", "search.scheduler=none",
         "--set", f"search.constraints.max_size_mib={limit}",
+        "--set", "backbone.channel_multiple=1",  # any declared backbone argument reaches trials
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     trials = json.loads((tmp_path / "budget" / "summary.json").read_text())["trials"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -155,6 +156,24 @@ def test_cost_range_and_impossible_budget() -> None:
     line = tight.splitlines().index("  constraints: {max_ops: 100}") + 1
     with pytest.raises(BnasError, match=rf"^demo.yaml:{line} search.constraints.max_ops: even"):
         cost_range(parse_space(tight, "demo.yaml"))
+
+
+@pytest.mark.parametrize("backbone", ["reactnet_a", "react_resnet18", "binary_cct"])
+def test_backbone_section_accepts_exactly_the_declared_arguments(backbone: str) -> None:
+    from bnas.backbones import BACKBONES
+
+    info = BACKBONES[backbone]
+    declared = info.args_model.model_fields
+    given = {name: field.default for name, field in declared.items()
+             if name not in ("num_classes", "in_chans", "img_size", "stem")}
+    space = parse_space(f"backbone: {json.dumps({'name': backbone, **given})}\n"
+                        "data: {name: digits}\nsearch: {num_samples: 1}\n", "args.yaml")
+    assert {k: v for k, v in space.backbone.args.items() if k in given} == given
+    others = {name for other in BACKBONES.values() for name in other.args_model.model_fields}
+    for name in sorted(others - set(declared)):
+        with pytest.raises(BnasError, match=rf"backbone.{name}: {backbone} takes no '{name}'"):
+            parse_space(f"backbone: {{name: {backbone}, {name}: 1}}\ndata: {{name: digits}}\n"
+                        "search: {num_samples: 1}\n", "args.yaml")
 
 
 def test_every_declared_dataset_has_a_reader_with_its_shape() -> None:
@@ -381,7 +400,7 @@ def test_params_of_names_where_an_architecture_leaves_the_space() -> None:
 def test_set_errors_name_the_set_and_file_errors_keep_their_line() -> None:
     demo = ROOT / "search_spaces" / "demo_digits.yaml"
     cases = {
-        "search.bogus=1": "search.bogus: unknown key 'bogus'; valid: algorithm,",
+        "search.bogus=1": "search.bogus: unknown key 'bogus'; valid: ",
         "search.num_samples=0": "search.num_samples: 0 is not a positive integer",
         "name=../../esc": "name: '../../esc' must match",
         "name=" + "n" * 300: "name: 300 characters; at most 100",

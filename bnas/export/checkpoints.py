@@ -18,7 +18,6 @@ or a truncated weights file is reported in one line before torch is imported.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 from bnas.errors import BnasError
 from bnas.files import BEST_MODEL_FILE, MODEL_FILE, STATE_FILE
+from bnas.reading import read_json
 from bnas.run_record import TrialRecord
 
 # safetensors' words for a file whose length does not fit its header, and what they mean.
@@ -94,9 +94,9 @@ def _read_state(folder: Path, trial_id: str) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        state = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise BnasError(f"trial {trial_id}: {path} is not valid JSON") from None
+        state = read_json(path, "trainer state")
+    except BnasError as error:
+        raise BnasError(f"trial {trial_id}: {error}") from None
     if not isinstance(state, dict):
         raise BnasError(f"trial {trial_id}: {path} is not a trainer state (expected a mapping)")
     return state

@@ -48,6 +48,7 @@ from bnas.files import (
     STATE_FILE,
 )
 from bnas.run_record import RunRecord, TrialRecord
+from bnas.writing import check_folder_target, staged_folder
 
 DEFAULT_TOLERANCE_PT = 0.1
 DEFAULT_ATOL = 1e-3  # = bnas.export.onnx_export.DEFAULT_ATOL (that module imports torch)
@@ -108,19 +109,6 @@ def _retrain_text(arch: Architecture, config: Any, trial: TrialRecord, run_name:
         }
     body.update(config.to_dict())
     return "\n".join(lines) + "\n" + yaml.safe_dump(body, sort_keys=False)
-
-
-def _place(stage: Path, final: Path, produced: set[str]) -> None:
-    """Move ``stage`` to ``final``; files of a previous export are replaced, anything else
-    (e.g. a ``retrain/`` run in that folder) is kept."""
-    if final.exists():
-        if not final.is_dir():
-            raise BnasError(f"export: {final} exists and is not a folder")
-        for entry in final.iterdir():
-            if entry.name not in produced:
-                entry.rename(stage / entry.name)
-        shutil.rmtree(final)
-    stage.rename(final)
 
 
 def export_trial(
@@ -201,13 +189,12 @@ def export_trial(
     log(f"  cost        OPs {cost['ops']:.4g}, BOPs {cost['bops']:.4g}, FLOPs "
         f"{cost['flops']:.4g}, size {cost['size_mib']:.4g} MiB")
 
-    # ---- write into a staging folder ------------------------------------------------------
-    out.mkdir(parents=True, exist_ok=True)
+    # ---- write into a staging folder, renamed into place when complete ---------------------
     final = out / choice.name
-    stage = out / f".{choice.name}.partial"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    try:
+    # Files of an earlier export with --onnx go when this one has none; anything else a user
+    # put there (e.g. a retrain/ run) stays.
+    onnx_files = (ONNX_FILE, SAMPLE_INPUT_FILE, SAMPLE_LOGITS_FILE)
+    with staged_folder(final, owned=onnx_files) as stage:
         arch.save(stage / ARCH_FILE)
         shutil.copyfile(weights.weights, stage / MODEL_FILE)
         # The trial's own thread count (from its checkpoint) makes the retrain repeat it
@@ -273,12 +260,6 @@ def export_trial(
         record["files"][CARD_FILE] = {"bytes": (stage / CARD_FILE).stat().st_size,
                                       "sha256": _sha256(stage / CARD_FILE)}
         (stage / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        produced = {entry.name for entry in stage.iterdir()} | {
-            ONNX_FILE, SAMPLE_INPUT_FILE, SAMPLE_LOGITS_FILE}
-        _place(stage, final, produced)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     log(f"  wrote       {final}/ ({', '.join(sorted(record['files']))}, {RECORD_FILE})")
     return record
 
@@ -305,9 +286,10 @@ def export_run(
         raise BnasError(f"--opset: bnas exports need opset >= {MIN_OPSET}, got {opset}")
     run_dir = Path(run_dir)
     summary = RunRecord.load(run_dir)
+    out_dir = Path(out) if out is not None else run_dir / EXPORT_DIR
+    check_folder_target(out_dir, "--out" if out is not None else "export folder")
     choices = select_trials(summary, mode, k)
     located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
-    out_dir = Path(out) if out is not None else run_dir / EXPORT_DIR
     records = []
     for choice, weights in located:
         records.append(export_trial(

@@ -1,13 +1,17 @@
 """Backbones built from an Architecture: ReActNet-A, ReAct-ResNet18 and binary CCT.
 
 One registry maps the catalog names of :mod:`bnas.backbones` to builders ``(arch) -> nn.Module``;
-:func:`build_model` is the one way in, and importing this package also registers the backbones
-with timm (``bnas_reactnet_a``, ``bnas_react_resnet18``, ``bnas_binary_cct``).
+:func:`build_model` is the one way in. Importing this package also makes the backbones timm
+models (``bnas_reactnet_a``, ``bnas_react_resnet18``, ``bnas_binary_cct``), registered as soon
+as timm is imported, before or after; it does not import timm itself
+(:mod:`bnas.models.timm_registry`).
 
 Every model keeps ``model.arch`` and exposes ``model.blocks`` (one module per Architecture
 block, in order); ``model.blocks[i].<site>.sign`` is the RSign / DySign of that site, next to
 its binary conv / linear. Stem and classifier are full precision; the binary parts are only
 :mod:`bnas.nn` layers, so :func:`bnas.nn.set_binarization` turns a model into its float twin.
+The models follow timm's conventions (:class:`BinaryBackbone`): ``feature_info`` and
+``forward_intermediates`` for ``features_only=True``, ``reset_classifier``, torch.fx tracing.
 
 Backbone arguments (``arch.args``): ``preset`` (tiny | small | full, default full),
 ``num_classes`` (1000), ``in_chans`` (3), ``img_size`` (224), ``stem`` (auto | imagenet |

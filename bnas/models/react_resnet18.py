@@ -19,7 +19,13 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from bnas.architecture import Architecture, Threshold
-from bnas.models._common import BinaryBackbone, BinaryConvBN, scale_channels, shortcut_pool
+from bnas.models._common import (
+    BinaryBackbone,
+    BinaryConvBN,
+    scale_channels,
+    shortcut_pool,
+    stage_features,
+)
 from bnas.models._registry import register_backbone
 from bnas.nn import make_rprelu
 
@@ -73,6 +79,7 @@ class ReActResNet18(BinaryBackbone):
         args = self.args
         layout, width, multiple = args["layout"], args["width"], args["channel_multiple"]
         channels = scale_channels(layout["stem_channels"], width, multiple)
+        reduction = 4 if args["stem"] == "imagenet" else 1
         if args["stem"] == "imagenet":
             self.stem = nn.Sequential(
                 nn.Conv2d(args["in_chans"], channels, 7, 2, padding=3, bias=False),
@@ -85,6 +92,7 @@ class ReActResNet18(BinaryBackbone):
                 nn.BatchNorm2d(channels),
             )
         thresholds = iter(arch.blocks)
+        block_outputs = []
         for stage, (stage_width, depth) in enumerate(zip(layout["widths"], layout["depths"])):
             out = scale_channels(stage_width, width, multiple)
             for index in range(depth):
@@ -94,6 +102,8 @@ class ReActResNet18(BinaryBackbone):
                         next(thresholds), channels, out, stride, arch.binarizer, arch.rprelu
                     )
                 )
-                channels = out
+                channels, reduction = out, reduction * stride
+                block_outputs.append((out, reduction))
+        self.feature_info = stage_features(block_outputs)
         self.num_features = channels
-        self.head = nn.Linear(channels, self.num_classes)
+        self.head = self.new_head(self.num_classes)

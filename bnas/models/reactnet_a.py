@@ -25,7 +25,13 @@ from torch import Tensor, nn
 
 from bnas.architecture import Architecture, Threshold
 from bnas.errors import BnasError
-from bnas.models._common import BinaryBackbone, BinaryConvBN, scale_channels, shortcut_pool
+from bnas.models._common import (
+    BinaryBackbone,
+    BinaryConvBN,
+    scale_channels,
+    shortcut_pool,
+    stage_features,
+)
 from bnas.models._registry import register_backbone
 from bnas.nn import make_rprelu
 
@@ -82,7 +88,8 @@ class ReActNetA(BinaryBackbone):
             nn.Conv2d(args["in_chans"], stem_channels, 3, stem_stride, padding=1, bias=False),
             nn.BatchNorm2d(stem_channels),
         )
-        base_in, channels = layout["stem_channels"], stem_channels
+        base_in, channels, reduction = layout["stem_channels"], stem_channels, stem_stride
+        block_outputs = []
         for thresholds, (base_out, stride) in zip(arch.blocks, layout["blocks"]):
             # Keep the layout's channel ratio exactly (independent rounding could break 2×).
             out = channels * base_out // base_in if base_out % base_in == 0 else scale_channels(
@@ -91,6 +98,8 @@ class ReActNetA(BinaryBackbone):
             self.blocks.append(
                 ReActBlock(thresholds, channels, out, stride, arch.binarizer, arch.rprelu)
             )
-            base_in, channels = base_out, out
+            base_in, channels, reduction = base_out, out, reduction * stride
+            block_outputs.append((out, reduction))
+        self.feature_info = stage_features(block_outputs)
         self.num_features = channels
-        self.head = nn.Linear(channels, self.num_classes)
+        self.head = self.new_head(self.num_classes)

@@ -34,6 +34,10 @@ def binarize_weight(weight: Tensor) -> Tensor:
     return hard.detach() + (clipped - clipped.detach())
 
 
+# A torch.fx leaf: whether the surrogate gradient is needed is known only from a real tensor.
+torch.fx.wrap("binarize_weight")
+
+
 class BinaryConv2d(nn.Conv2d):
     """``nn.Conv2d`` whose weights are binarized in the forward pass (see module docstring)."""
 

@@ -39,7 +39,10 @@ def _per_channel(values: Tensor, like: Tensor) -> Tensor:
 
 
 def channel_statistics(x: Tensor, pool: str) -> Tensor:
-    """Per-sample, per-channel statistics: N×C for ``mean``, N×2C for ``mean_std``."""
+    """Per-sample, per-channel statistics: N×C for ``mean``, N×2C for ``mean_std``; N×C ones
+    for ``constant`` (the input-independent control)."""
+    if pool == "constant":
+        return x.new_ones(x.shape[0], x.shape[1] if x.dim() == 4 else x.shape[-1])
     dims = (2, 3) if x.dim() == 4 else (1,) if x.dim() == 3 else ()
     if not dims:  # N×C: each sample is already one vector
         return x if pool == "mean" else torch.cat([x, torch.zeros_like(x)], dim=1)
@@ -50,14 +53,28 @@ def channel_statistics(x: Tensor, pool: str) -> Tensor:
     return torch.cat([mean, (var + 1e-5).sqrt()], dim=1)
 
 
+def binarize_activation(x: Tensor, binarizer: str) -> Tensor:
+    """``x`` binarized by the binarizer named ``binarizer`` (see :mod:`bnas.nn.binarize`)."""
+    return get_binarizer(binarizer)(x)
+
+
+# torch.fx leaves: these branch on what only a real tensor knows (its rank, whether it requires
+# grad) and the binarizers are autograd Functions; symbolic tracing (torchvision's
+# create_feature_extractor, timm's fx feature wrapper) follows none of it, and as leaves they
+# run unchanged inside a traced graph, in training as in evaluation.
+torch.fx.wrap("_per_channel")
+torch.fx.wrap("channel_statistics")
+torch.fx.wrap("binarize_activation")
+
+
 class RSign(nn.Module):
     """Static threshold: ``sign(x - alpha_c)``, α learned per channel (init 0)."""
 
     def __init__(self, channels: int, binarizer: str = "approx_sign") -> None:
         super().__init__()
+        get_binarizer(binarizer)  # an unknown name fails here, listing the valid ones
         self.channels = channels
         self.binarizer_name = binarizer
-        self.binarize = get_binarizer(binarizer)
         self.binarize_activations = True
         self.alpha = nn.Parameter(torch.zeros(channels))
 
@@ -67,7 +84,9 @@ class RSign(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shifted = x - self.threshold(x)
-        return self.binarize(shifted) if self.binarize_activations else shifted
+        if not self.binarize_activations:
+            return shifted
+        return binarize_activation(shifted, self.binarizer_name)
 
     def extra_repr(self) -> str:
         return f"{self.channels}, binarizer={self.binarizer_name}"
@@ -91,15 +110,9 @@ class ThresholdGenerator(nn.Module):
         self.fc2 = nn.Linear(hidden, out_features)
         nn.init.zeros_(self.fc2.weight)
         nn.init.zeros_(self.fc2.bias)
-        if pool == "constant":  # input-independent control: the generator sees ones
-            self.register_buffer("constant_input", torch.ones(1, channels), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.pool == "constant":
-            stats = self.constant_input.expand(x.shape[0], -1)
-        else:
-            stats = channel_statistics(x, self.pool)
-        out = self.fc2(self.act(self.fc1(stats)))
+        out = self.fc2(self.act(self.fc1(channel_statistics(x, self.pool))))
         if self.bound == "tanh":
             out = self.bound_scale * torch.tanh(out)
         return out

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
 
+from bnas.cli_options import add_architecture_flags, architecture_flags_given, quick_architecture
 from bnas.errors import BnasError
 
-if TYPE_CHECKING:
-    from bnas.architecture import Architecture
+# ``--img-size`` applies to a file too (the cost at another resolution): not a quick-form flag.
+IMG_SIZE = ("img_size",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,71 +28,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input height = width (default: the file's img_size, else 224)")
     parser.add_argument("--json", action="store_true",
                         help="print only the totals as one JSON object")
-    quick = parser.add_argument_group("quick form, instead of ARCH.yaml")
-    quick.add_argument("--backbone", help="backbone name, e.g. reactnet_a")
-    quick.add_argument("--preset", help="layout preset: tiny | small | full (default full)")
-    quick.add_argument("--threshold", metavar="static|dynamic",
-                       help="threshold of every site (default static)")
-    quick.add_argument("--rd-ratio", type=int, metavar="R",
-                       help="generator reduction ratio with --threshold dynamic (default 16)")
-    quick.add_argument("--num-classes", type=int, metavar="K", help="classes (default 1000)")
-    quick.add_argument("--in-chans", type=int, metavar="C", help="input channels (default 3)")
-
-
-def _positive(value: int | None, flag: str) -> None:
-    if value is not None and value < 1:
-        raise BnasError(f"{flag} must be a positive integer, got {value}")
-
-
-def _quick_architecture(args: argparse.Namespace) -> Architecture:
-    from bnas.architecture import THRESHOLD_KINDS, Architecture
-
-    threshold = args.threshold or "static"
-    if threshold not in THRESHOLD_KINDS:
-        raise BnasError(
-            f"--threshold: unknown threshold {threshold!r}; valid: {', '.join(THRESHOLD_KINDS)}"
-        )
-    if threshold == "dynamic":
-        threshold_data: str | dict = {"kind": "dynamic"}
-        if args.rd_ratio is not None:
-            threshold_data["rd_ratio"] = args.rd_ratio
-    elif args.rd_ratio is not None:
-        raise BnasError("--rd-ratio applies only with --threshold dynamic")
-    else:
-        threshold_data = "static"
-    # Only what the user gave: the rest takes the backbone's defaults (bnas.models).
-    backbone_args = {
-        name: getattr(args, name)
-        for name in ("preset", "num_classes", "in_chans", "img_size")
-        if getattr(args, name) is not None
-    }
-    return Architecture.from_dict(
-        {"backbone": args.backbone, "args": backbone_args, "blocks": threshold_data},
-        source="--backbone",
-    )
+    add_architecture_flags(parser.add_argument_group("quick form, instead of ARCH.yaml"),
+                           exclude=IMG_SIZE)
 
 
 def run(args: argparse.Namespace) -> int:
-    for flag in ("img_size", "rd_ratio", "num_classes", "in_chans"):
-        _positive(getattr(args, flag), "--" + flag.replace("_", "-"))
-    quick_flags = [flag for flag in ("preset", "threshold", "rd_ratio", "num_classes", "in_chans")
-                   if getattr(args, flag) is not None]
+    if args.img_size is not None and args.img_size < 1:
+        raise BnasError(f"--img-size must be a positive integer, got {args.img_size}")
+    quick_flags = architecture_flags_given(args, exclude=IMG_SIZE)
     if args.arch is not None and args.backbone is not None:
         raise BnasError("give either ARCH.yaml or --backbone, not both")
     if args.arch is None and args.backbone is None:
         raise BnasError("give an architecture: ARCH.yaml or --backbone NAME "
                         "(e.g. bnas profile --backbone reactnet_a)")
     if args.arch is not None and quick_flags:
-        flag = "--" + quick_flags[0].replace("_", "-")
-        raise BnasError(f"{flag} applies only with --backbone; edit {args.arch} instead")
+        raise BnasError(f"{quick_flags[0]} applies only with --backbone; edit {args.arch} instead")
 
     from bnas.architecture import Architecture
 
-    arch = Architecture.load(args.arch) if args.arch is not None else _quick_architecture(args)
+    arch = (Architecture.load(args.arch) if args.arch is not None
+            else quick_architecture(args, exclude=IMG_SIZE))
 
-    from bnas.profile._counter import input_shape, profile_architecture
+    from bnas.profile._counter import input_shape, measure_architecture
 
-    cost = profile_architecture(arch, img_size=args.img_size)
+    cost = measure_architecture(arch, img_size=args.img_size)
     if args.json:
         print(json.dumps(cost.to_dict()))
         return 0

@@ -11,6 +11,7 @@ from bnas.report.importance import Importance, fanova_importances
 from bnas.report.markdown import render_report
 from bnas.report.study import load_run_study, trial_numbers
 from bnas.run_record import RunRecord
+from bnas.writing import check_folder_target, staged_folder
 
 FIGURES = {
     "accuracy_vs_ops": "accuracy_vs_ops.png",
@@ -25,14 +26,28 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> dict[str
 
     Returns ``{"markdown": path, "figures": [paths], "data": {name: plotted data},
     "importance_note": str}``. Figures that have nothing to show are skipped with a note in
-    the Markdown (a run where no trial trained still gets its trial table).
+    the Markdown (a run where no trial trained still gets its trial table). The folder is
+    written under a temporary name and renamed into place when complete.
     """
-    from bnas.report import plots
-
     run_dir = Path(run_dir)
     summary = RunRecord.load(run_dir).to_dict()
     out_dir = Path(out) if out is not None else run_dir / REPORT_DIR
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_folder_target(out_dir, "--out" if out is not None else "report folder")
+    with staged_folder(out_dir, owned=(REPORT_FILE, *FIGURES.values())) as stage:
+        figures, importance, markdown_text = _draw(run_dir, summary, stage)
+        (stage / REPORT_FILE).write_text(markdown_text)
+    drawn = {name: {**data, "path": out_dir / data["path"].name}
+             for name, data in figures.items() if data is not None}
+    return {"markdown": out_dir / REPORT_FILE, "figures": [data["path"] for data in drawn.values()],
+            "data": drawn, "importance_note": importance.note}
+
+
+def _draw(
+    run_dir: Path, summary: dict[str, Any], out_dir: Path
+) -> tuple[dict[str, dict[str, Any] | None], Importance, str]:
+    """Figures drawn into ``out_dir``, the importances, and the Markdown text."""
+    from bnas.report import plots
+
     loaded = load_run_study(run_dir, summary)
     numbers = trial_numbers(loaded.study, summary["trials"]) if loaded.study else {}
     # Optuna's trial number orders the progress plot (bnas.report.analysis, "Trial order").
@@ -53,9 +68,6 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> dict[str
     if importance.ok:
         figures["importance"] = plots.plot_importance(importance.values,
                                                       out_dir / FIGURES["importance"])
-    markdown = out_dir / REPORT_FILE
-    markdown.write_text(render_report({**summary, "trials": trials}, str(run_dir), figures,
-                                      importance, ordered_by_study=bool(numbers)))
-    drawn = {name: data for name, data in figures.items() if data is not None}
-    return {"markdown": markdown, "figures": [data["path"] for data in drawn.values()],
-            "data": drawn, "importance_note": importance.note}
+    markdown = render_report({**summary, "trials": trials}, str(run_dir), figures, importance,
+                             ordered_by_study=bool(numbers))
+    return figures, importance, markdown

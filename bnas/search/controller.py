@@ -1,54 +1,39 @@
 """The search controller: Ray Tune runs trials, Optuna samples them, ASHA stops bad ones.
 
 Budget constraints (``max_ops``, ``max_size_mib``, …) are checked *before* training: the
-define-by-run function profiles each sampled Architecture (meta tensors, milliseconds), sets
-each relative violation with Optuna's ``trial.set_constraint`` — which TPE and NSGA-II read, so
-they learn that region is infeasible — and marks the trial infeasible; its trainable then
-reports accuracy 0 without training.
+define-by-run function costs each sampled Architecture, sets each relative excess
+(:func:`bnas.costs.excess`) with Optuna's ``trial.set_constraint`` — which TPE and NSGA-II
+read, so they learn that region is infeasible — and marks the trial infeasible; its trainable
+then reports accuracy 0 without training. The cost is composed from parts measured while Ray
+starts (:func:`warm_cost_model`), so Ray Tune's loop waits well under a millisecond for it.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import pickle
 import shutil
 import sys
 import tempfile
-import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bnas.architecture import STATIC, Architecture, Threshold
+from bnas.backbones import backbone_info
+from bnas.costs import excess
 from bnas.errors import BnasError
 from bnas.files import OVERRIDES_FILE, SPACE_FILE, STUDY_FILE, SUMMARY_FILE
+from bnas.reading import read_yaml
 from bnas.run_record import RunRecord
 from bnas.search.cluster import ray_session
 from bnas.search.run_dir import check_resume_trust, check_run_name
 from bnas.search.shutdown import SearchInterrupted, StopSignals
 from bnas.search.summary import summarize, worker_failures, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, run_trial
-
-# Constraint name in the YAML → key of bnas.profile's Cost.to_dict().
-CONSTRAINT_METRICS = {
-    "max_ops": "ops",
-    "max_bops": "bops",
-    "max_flops": "flops",
-    "max_size_mib": "size_mib",
-    "max_params": "params",
-}
-
-
-def budget_violations(cost: dict[str, float], constraints: dict[str, float]) -> dict[str, float]:
-    """Relative excess per constraint, ≤ 0 when met (Optuna's convention for constraints)."""
-    violations = {}
-    for name, limit in sorted(constraints.items()):
-        metric = CONSTRAINT_METRICS[name]
-        actual = cost["params_binary"] + cost["params_real"] if metric == "params" else cost[metric]
-        violations[name] = float(actual) / float(limit) - 1.0
-    return violations
 
 
 def make_sampler(space: Any) -> Any:
@@ -71,18 +56,55 @@ def define_by_run(trial: Any, *, space: Any) -> dict[str, Any]:
 
     constants = space.define_by_run(trial) or {}
     arch = space.architecture(trial.params)
-    cost = profile_architecture(arch).to_dict()
-    violations = budget_violations(cost, space.search.constraints_dict())
-    for name, value in violations.items():
+    cost = profile_architecture(arch)
+    over = excess(cost, space.search.constraints_dict())
+    for name, value in over.items():
         trial.set_constraint(name, value)
     trial.set_user_attr("arch", arch.summary())
-    feasible = all(value <= 0 for value in violations.values())
-    return {**constants, COST_KEY: cost, FEASIBLE_KEY: feasible, "optuna_number": trial.number}
+    feasible = all(value <= 0 for value in over.values())
+    return {**constants, COST_KEY: cost.to_dict(), FEASIBLE_KEY: feasible,
+            "optuna_number": trial.number}
 
 
-def _import_profiler() -> None:
-    for module in ("bnas.profile._counter", "bnas.models"):
-        importlib.import_module(module)
+def cost_cover(space: Any) -> list[Architecture]:
+    """A few architectures that hold, between them, every part a candidate of ``space`` is
+    costed from: the static network per RPReLU kind, and every (block, site, dynamic
+    threshold) the space can sample. Architecture k gives each block its k-th distinct dynamic
+    threshold on every site that threshold may cover, so their number is the most distinct
+    thresholds of one block, not the size of the space."""
+    backbone_sites = backbone_info(space.backbone.name).sites
+    per_block = []
+    for block in space.blocks:
+        sites_of: dict[Threshold, set[str]] = {}  # a dynamic threshold → the sites it may cover
+        for option in block.options():
+            for site, data in block.thresholds(option, backbone_sites).items():
+                threshold = Threshold.model_validate(data)
+                if threshold.is_dynamic:
+                    sites_of.setdefault(threshold, set()).add(site)
+        per_block.append(list(sites_of.items()))
+    cover = []
+    for rprelu in space.space.rprelu:
+        for k in range(max([1, *map(len, per_block)])):
+            blocks = []
+            for settings in per_block:
+                threshold, sites = settings[k] if k < len(settings) else (STATIC, set())
+                blocks.append({site: threshold if site in sites else STATIC
+                               for site in backbone_sites})
+            cover.append(Architecture.from_dict(
+                {"backbone": space.backbone.name, "args": space.backbone.args,
+                 "rprelu": rprelu, "blocks": blocks}
+            ))
+    return cover
+
+
+def warm_cost_model(space: Any) -> None:
+    """Measure every part :func:`define_by_run` composes costs from (:func:`cost_cover`), so
+    that sampling never waits for a measurement. Run while Ray starts its processes; the
+    trials get the parts too, and their training costs its candidate without measuring."""
+    from bnas.profile import profile_architecture
+
+    for arch in cost_cover(space):
+        profile_architecture(arch)
 
 
 def _trial_name(trial: Any) -> str:
@@ -94,7 +116,7 @@ def load_run_space(run_dir: Path) -> Any:
     from bnas.space import load_space
 
     overrides_file = run_dir / OVERRIDES_FILE
-    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
+    overrides = read_yaml(overrides_file, "overrides file").data if overrides_file.is_file() else []
     return load_space(run_dir / SPACE_FILE, overrides=overrides)
 
 
@@ -153,24 +175,28 @@ def _run_search(
     threads = max(1, int(resources["cpu"]))
     epochs = space.epochs
 
-    # The first sample is profiled in this process: import torch and the models while Ray
-    # starts its processes instead of after (a few seconds off the time to the first result).
-    warm_up = threading.Thread(target=_import_profiler, daemon=True)
-    warm_up.start()
+    # Candidates are costed in this process: import torch and the models, and measure the
+    # parts of every candidate's cost, while Ray starts its processes instead of after. A
+    # space whose network cannot be built fails here, before anything is written.
+    background = ThreadPoolExecutor(max_workers=1)
+    warm_up = background.submit(warm_cost_model, space)
+    background.shutdown(wait=False)  # the measurement runs on; result() waits for it
     with StopSignals() as signals, _scratch_folder() as scratch, ray_session(
         address, signals=signals
     ):
-        warm_up.join()
+        warm_up.result()
         import optuna
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
+        from bnas.profile import cost_parts
         from bnas.search.searcher import FailureAwareOptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         trainable = tune.with_resources(
             tune.with_parameters(
-                run_trial, space=space, threads=threads, scratch_root=scratch
+                run_trial, space=space, threads=threads, cost_parts=cost_parts(),
+                scratch_root=scratch,
             ),
             resources,
         )

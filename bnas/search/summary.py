@@ -13,15 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bnas.costs import COST_KEYS
 from bnas.run_record import RunRecord, json_value
 from bnas.search.trainable import FAILURE_KEY
 
 # Config entries the controller adds beside the sampled parameters.
 _NOT_SAMPLED = {"cost", "feasible", "arch", "arch_id", "optuna_number"}
-COST_KEYS = (
-    "ops", "bops", "flops", "params_binary", "params_real", "size_mib",
-    "generator_flops", "generator_params", "generator_size_mib",
-)
 EPOCH_KEYS = (
     "epoch", "step", "train_loss", "val_loss", "val_top1", "val_top5", "epoch_seconds",
     "images_per_second", "lr",

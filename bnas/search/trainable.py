@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bnas.profile import CostParts
+    from bnas.space import SearchSpace
 
 COST_KEY = "cost"
 FEASIBLE_KEY = "feasible"
@@ -25,16 +29,20 @@ FAILURE_KEY = "failure"
 
 
 def run_trial(
-    config: dict[str, Any], space: Any = None, threads: int = 1, scratch_root: str | None = None
+    config: dict[str, Any], *, space: SearchSpace, threads: int, cost_parts: CostParts,
+    scratch_root: str | None = None,
 ) -> None:
-    """The Ray Tune function trainable (``space``, ``threads`` and ``scratch_root`` bound by
-    with_parameters). ``scratch_root`` holds the trial's temporary checkpoint folders."""
+    """The Ray Tune function trainable (``space``, ``threads``, the cost model's measured
+    ``cost_parts`` and ``scratch_root``, the folder of the trials' temporary checkpoint
+    folders on this machine, bound by with_parameters)."""
     import ray
     from ray import tune
 
     from bnas.errors import BnasError
+    from bnas.profile import add_cost_parts
     from bnas.train import TrainingDiverged
 
+    add_cost_parts(cost_parts)  # train() costs the candidate without measuring it again
     scratch = _trial_scratch(scratch_root, tune.get_context().get_trial_id())
     known = {"node_ip": ray.util.get_node_ip_address(), **config[COST_KEY]}
     try:
@@ -50,7 +58,7 @@ def run_trial(
 
 
 def _train_trial(
-    config: dict[str, Any], space: Any, threads: int, scratch: Path | None,
+    config: dict[str, Any], space: SearchSpace, threads: int, scratch: Path | None,
     known: dict[str, Any],
 ) -> None:
     import torch
@@ -93,7 +101,7 @@ def _trial_scratch(scratch_root: str | None, trial_id: str) -> Path | None:
     return scratch
 
 
-def _unmeasured(space: Any, known: dict[str, Any]) -> dict[str, float]:
+def _unmeasured(space: SearchSpace, known: dict[str, Any]) -> dict[str, float]:
     """NaN for each metric the searcher or ASHA compares that a failed trial never measured
     (Ray requires them in every report)."""
     watched = list(space.search.objectives)

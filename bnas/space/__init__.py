@@ -21,12 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from bnas.errors import BnasError, LocatedError, describe_location, explain
+from bnas.reading import LocatedYaml, YamlProblem, load_yaml, read_text
 from bnas.space.schema import SearchSpace
-from bnas.space.yaml_lines import LineLoader, LocatedYaml, load_located
 
 __all__ = ["SearchSpace", "load_space", "parse_space"]
 
@@ -47,9 +46,9 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
                 child = node[part] = {}
             node = child
         try:
-            node[leaf] = yaml.load(raw, Loader=LineLoader)  # noqa: S506 - a SafeLoader
-        except yaml.YAMLError:
-            raise BnasError(f"--set {item!r}: the value is not valid YAML") from None
+            node[leaf] = load_yaml(raw, source="--set").data
+        except YamlProblem as problem:
+            raise BnasError(f"--set {item!r}: the value is {problem.problem}") from None
     return data
 
 
@@ -61,7 +60,7 @@ def parse_space(
     ``overrides`` (``KEY=VALUE`` strings, as ``bnas search --set``) change values before
     validation; the run directory keeps the text as given plus ``overrides.yaml``.
     """
-    located = load_located(text, source)
+    located = load_yaml(text, source)
     data = located.data
     if not isinstance(data, dict):
         got = "an empty file" if data is None else f"a {type(data).__name__}"
@@ -105,11 +104,5 @@ def _override_at(loc: tuple[str | int, ...], overrides: Sequence[str]) -> str | 
 
 def load_space(path: str | Path, overrides: Sequence[str] = ()) -> SearchSpace:
     """Read and validate a search-space file (nothing is written anywhere)."""
-    path = Path(path)
-    if not path.is_file():
-        raise BnasError(f"{path}: no such search-space file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise BnasError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    text = read_text(path, "search-space file")
     return parse_space(text, source=str(path), overrides=overrides)

@@ -12,15 +12,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bnas.backbones import BACKBONES
+from bnas.costs import COST_KEYS
 from bnas.datasets import dataset_facts, fit_to_data
 from bnas.errors import Loc, LocatedError
-from bnas.space.sections import EPOCH_METRICS, MULTI_OBJECTIVE
+from bnas.space.sections import (
+    EPOCH_METRICS,
+    MULTI_OBJECTIVE,
+    EvaluateSettings,
+    SupernetSettings,
+)
 
 if TYPE_CHECKING:
     from bnas.space.schema import SearchSpace
 
-# Costs bnas.profile knows before training (fixed per architecture: objectives, never ASHA's).
-COST_METRICS = ("ops", "bops", "flops", "size_mib", "params")
 
 
 def check_backbone_and_data(space: SearchSpace) -> None:
@@ -58,12 +62,41 @@ def check_backbone_and_data(space: SearchSpace) -> None:
         data.img_size = backbone.args["img_size"]
 
 
+def check_strategy(space: SearchSpace) -> None:
+    """``supernet:`` / ``evaluate:`` belong to a one-shot search, ``num_samples`` to a
+    multi-trial one; a one-shot search gets both sections filled with their defaults."""
+    search = space.search
+    if search.strategy == "multitrial":
+        for key in ("supernet", "evaluate"):
+            if getattr(search, key) is not None:
+                raise LocatedError(("search", key),
+                                   "applies to strategy: oneshot (this search is multitrial)")
+        return
+    if search.num_samples is not None:
+        raise LocatedError(
+            ("search", "num_samples"),
+            "a one-shot search trains one supernet: set search.evaluate.candidates (how many "
+            "to score) and search.evaluate.top_k (how many to retrain) instead",
+        )
+    supernet = search.supernet = search.supernet or SupernetSettings()
+    search.evaluate = search.evaluate or EvaluateSettings()
+    if supernet.sampling == "sandwich" and supernet.candidates_per_step < 2:
+        raise LocatedError(
+            ("search", "supernet", "candidates_per_step"),
+            f"{supernet.candidates_per_step}: the sandwich rule trains the largest and the "
+            "smallest candidate every step: give 2 or more",
+        )
+    if supernet.epochs is None:
+        supernet.epochs = space.train.epochs
+
+
 def check_search(space: SearchSpace) -> None:
     """Objectives, ASHA and grid settings against each other and against ``train:``; fills
     ASHA's metric / mode and a grid's num_samples where the space leaves them out."""
+    check_strategy(space)
     search = space.search
     objectives = search.objectives
-    known = EPOCH_METRICS + COST_METRICS
+    known = EPOCH_METRICS + COST_KEYS
     for metric in objectives:
         if metric not in known:
             raise LocatedError(
@@ -125,7 +158,9 @@ def check_search(space: SearchSpace) -> None:
                     "{choice: [...]} or {int: [lo, hi]}",
                 )
         points = space.size() * (space.hyperparameter_combinations() or 1)
-        if search.num_samples is None:
+        if search.strategy == "oneshot":  # the grid is what the supernet's search scores
+            search.evaluate.candidates = min(search.evaluate.candidates, points)
+        elif search.num_samples is None:
             search.num_samples = points
         elif search.num_samples > points:
             raise LocatedError(
@@ -133,7 +168,7 @@ def check_search(space: SearchSpace) -> None:
                 f"{search.num_samples} exceeds the grid's {points} points: trials would "
                 "repeat (leave num_samples out to run the whole grid)",
             )
-    elif search.num_samples is None:
+    elif search.num_samples is None and search.strategy == "multitrial":
         raise LocatedError(
             ("search",), f"num_samples is required for {search.algorithm}: how many trials"
         )

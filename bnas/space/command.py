@@ -14,9 +14,11 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bnas.costs import CONSTRAINTS, excess
 from bnas.errors import BnasError
 
 if TYPE_CHECKING:
+    from bnas.costs import Cost
     from bnas.space.schema import SearchSpace
 
 _PARAMS_SHOWN = 6
@@ -126,13 +128,12 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
         ("size", f"{cheap.size_mib:.3f} .. {dear.size_mib:.3f} MiB "
                  f"(generators up to {dear.generator_size_mib:.3f} MiB)"),
     ]
-    constraints = space.search.constraints
-    budgets = constraints.as_dict()
+    budgets = space.search.constraints.as_dict()
     if budgets:
-        too_dear = constraints.violations(cheap)
-        if too_dear:
-            _fail_constraint(space, too_dear[0])
-        over = constraints.violations(dear)
+        cheap_over = _over_budget(cheap, budgets)
+        if cheap_over:
+            _fail_constraint(space, *cheap_over[0])
+        over = [problem for _, problem in _over_budget(dear, budgets)]
         rows.append((
             "constraints",
             ", ".join(f"{key} {value:g}" for key, value in budgets.items())
@@ -142,12 +143,21 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
     return rows
 
 
-def _fail_constraint(space: SearchSpace, problem: str) -> None:
-    from bnas.space.yaml_lines import load_located
+def _over_budget(cost: Cost, budgets: dict[str, float]) -> list[tuple[str, str]]:
+    """(budget, "ops 4.8e+04 > max_ops 4e+04") for each budget ``cost`` exceeds."""
+    return [
+        (name, f"{CONSTRAINTS[name]} {getattr(cost, CONSTRAINTS[name]):.4g} > "
+               f"{name} {budgets[name]:.4g}")
+        for name, relative in excess(cost, budgets).items()
+        if relative > 0
+    ]
 
-    key = problem.split(" > ")[1].split()[0]
+
+def _fail_constraint(space: SearchSpace, key: str, problem: str) -> None:
+    from bnas.reading import load_yaml
+
     loc = ("search", "constraints", key)
-    where = load_located(space.source_text, space.source).where(loc)
+    where = load_yaml(space.source_text, space.source).where(loc)
     raise BnasError(
         f"{where} search.constraints.{key}: even the cheapest candidate is over budget "
         f"({problem}): no candidate could be trained"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from bnas.architecture import THRESHOLD_KINDS, Threshold
+from bnas.costs import CONSTRAINTS
 from bnas.datasets import DATASET_NAMES
-from bnas.train_config import DataConfig
+from bnas.train_config import DataConfig, Seed
 
 ALGORITHMS = ("tpe", "random", "grid", "nsga2")
 MULTI_OBJECTIVE = ("nsga2",)
@@ -234,35 +235,61 @@ class Resources(SectionModel):
     gpu: Annotated[float, Field(ge=0)] = 0.0
 
 
-class Constraints(SectionModel):
-    """Budgets checked before training (bnas.profile): a candidate above one is not trained."""
-
-    max_ops: PositiveFloat | None = None
-    max_bops: PositiveFloat | None = None
-    max_flops: PositiveFloat | None = None
-    max_size_mib: PositiveFloat | None = None
-    max_params: PositiveFloat | None = None
-
+class _Budgets(SectionModel):
     def as_dict(self) -> dict[str, float]:
         return {key: value for key, value in self.model_dump().items() if value is not None}
 
-    def violations(self, cost: Any) -> list[str]:
-        """What ``cost`` (a bnas.profile Cost) exceeds, one phrase each (empty: within budget)."""
-        problems = []
-        for key, limit in self.as_dict().items():
-            metric = key.removeprefix("max_")
-            if metric == "params":
-                value = cost.params_binary + cost.params_real
-            else:
-                value = getattr(cost, metric)
-            if value > limit:
-                problems.append(f"{metric} {value:.4g} > {key} {limit:.4g}")
-        return problems
+
+Constraints = create_model(
+    "Constraints",
+    __base__=_Budgets,
+    __doc__="Budgets checked before training (bnas.costs.excess): a candidate above one is "
+    "not trained. One optional positive limit per name of bnas.costs.CONSTRAINTS.",
+    **{name: (PositiveFloat | None, None) for name in CONSTRAINTS},
+)
+
+
+class SupernetSettings(SectionModel):
+    """Training the weight-sharing supernet (``strategy: oneshot``).
+
+    Each step trains ``candidates_per_step`` candidates of the space on one batch (one
+    optimizer step over their summed losses), so an epoch costs that many candidate-epochs.
+    ``uniform`` (SPOS, Guo et al. 2020) draws them uniformly: the default, because at one
+    candidate per step the supernet costs about one training, which is the point of a
+    one-shot search. ``sandwich`` (BigNAS, Yu et al. 2020; NAS-BNN) trains the largest and the
+    smallest candidate plus ``candidates_per_step - 2`` random ones, and with
+    ``inplace_distillation`` the others learn from the largest's logits as well.
+    """
+
+    epochs: PositiveInt | None = None  # default: train.epochs
+    sampling: Literal["uniform", "sandwich"] = "uniform"
+    candidates_per_step: PositiveInt = 1
+    inplace_distillation: bool = True
+    workers: PositiveInt = 1  # Ray Train data-parallel workers
+
+
+class EvaluateSettings(SectionModel):
+    """Searching the trained supernet (``strategy: oneshot``): candidates scored with inherited
+    weights after re-estimating BatchNorm on ``bn_batches`` training batches, ``batch`` at a
+    time per Ray worker; then the ``top_k`` (or the Pareto set) are retrained stand-alone,
+    from scratch or, with ``warm_start``, from the supernet's weights."""
+
+    candidates: PositiveInt = 500
+    batch: PositiveInt = 16
+    bn_batches: PositiveInt = 4
+    retrain: Literal["top_k", "pareto"] = "top_k"
+    top_k: PositiveInt = 3
+    warm_start: bool = False
+
+
+STRATEGIES = ("multitrial", "oneshot")
 
 
 class SearchSection(SectionModel):
-    """How to search: sampler, objectives, trial budget, early stopping, resources, budgets."""
+    """How to search: strategy, sampler, objectives, trial budget, early stopping, resources,
+    budgets; for a one-shot search also how to train the supernet and search it."""
 
+    strategy: Literal[STRATEGIES] = "multitrial"  # type: ignore[valid-type]
     algorithm: Literal[ALGORITHMS] = "tpe"  # type: ignore[valid-type]
     objectives: Annotated[dict[str, Literal["max", "min"]], Field(min_length=1)] = {
         "val_top1": "max"
@@ -272,7 +299,9 @@ class SearchSection(SectionModel):
     scheduler: SchedulerSection = Field(default_factory=SchedulerSection)
     resources_per_trial: Resources = Field(default_factory=Resources)
     constraints: Constraints = Field(default_factory=Constraints)
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Seed = 0
+    supernet: SupernetSettings | None = None
+    evaluate: EvaluateSettings | None = None
     # Retries of a trial whose worker process or node was lost (killed, out of memory, node
     # down), each from its last epoch checkpoint; 0: none. A trial that fails by itself (bad
     # input, a diverged loss) would fail again and is never retried.

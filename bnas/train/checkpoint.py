@@ -22,13 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.files import BEST_MODEL_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE
+from bnas.reading import read_json
 from bnas.train_config import TrainConfig
+from bnas.writing import write_bytes_atomic, write_text_atomic
 
 FORMAT_VERSION = 1
 # Config fields that may change between a run and its resumption: they change how fast it
@@ -42,12 +44,19 @@ def epoch_seed(seed: int, epoch: int | str) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
+def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path) -> Path:
+    """Tensors as a safetensors file, written atomically (:func:`bnas.writing.write_bytes_atomic`).
+
+    Serialized in memory and written by Python rather than by safetensors' ``save_file``:
+    a full disk is then an ``OSError`` naming the file, not a serializer error.
+    """
+    return write_bytes_atomic(path, save(tensors))
+
+
 def save_model(model: nn.Module, path: str | Path) -> Path:
     """``model.state_dict()`` as safetensors (contiguous copies, so shared storage is fine)."""
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    path = Path(path)
-    save_file(tensors, str(path))
-    return path
+    return save_tensors(tensors, path)
 
 
 def load_model_weights(model: nn.Module, path: str | Path, *, what: str = "model") -> None:
@@ -119,13 +128,17 @@ def write_checkpoint(
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_model(model, tmp / MODEL_FILE)
-    if best_weights is not None:
-        save_file(best_weights, str(tmp / BEST_MODEL_FILE))
-    tensors, meta = _optimizer_to_files(optimizer)
-    save_file(tensors, str(tmp / OPTIMIZER_FILE))
-    payload = {"format": FORMAT_VERSION, **state, "optimizer": meta}
-    (tmp / STATE_FILE).write_text(json.dumps(payload, indent=1))
+    try:
+        save_model(model, tmp / MODEL_FILE)
+        if best_weights is not None:
+            save_tensors(best_weights, tmp / BEST_MODEL_FILE)
+        tensors, meta = _optimizer_to_files(optimizer)
+        save_tensors(tensors, tmp / OPTIMIZER_FILE)
+        payload = {"format": FORMAT_VERSION, **state, "optimizer": meta}
+        write_text_atomic(tmp / STATE_FILE, json.dumps(payload, indent=1))
+    except BaseException:  # e.g. a full disk: no half-written checkpoint stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if folder.exists():
         shutil.rmtree(old, ignore_errors=True)
         folder.rename(old)
@@ -152,9 +165,11 @@ def read_checkpoint_state(folder: str | Path) -> dict[str, Any]:
             f"resume: {folder} is not a bnas checkpoint (expected {STATE_FILE} and {MODEL_FILE})"
         )
     try:
-        state = json.loads((found / STATE_FILE).read_text())
-    except (OSError, ValueError) as error:
-        raise BnasError(f"resume: cannot read {found / STATE_FILE} ({error})") from None
+        state = read_json(found / STATE_FILE, "trainer state")
+    except BnasError as error:
+        raise BnasError(f"resume: {error}") from None
+    if not isinstance(state, dict):
+        raise BnasError(f"resume: {found / STATE_FILE} is not a trainer state (not a mapping)")
     if state.get("format") != FORMAT_VERSION:
         raise BnasError(
             f"resume: {found / STATE_FILE} has format {state.get('format')!r}, "
@@ -167,7 +182,7 @@ def read_checkpoint_state(folder: str | Path) -> dict[str, Any]:
 def load_optimizer_state(optimizer: torch.optim.Optimizer, folder: str | Path) -> None:
     """Restore optimizer tensors and scalars saved by :func:`write_checkpoint`."""
     folder = Path(folder)
-    meta = json.loads((folder / STATE_FILE).read_text())["optimizer"]
+    meta = read_json(folder / STATE_FILE, "trainer state")["optimizer"]
     tensors = load_file(str(folder / OPTIMIZER_FILE))
     optimizer.load_state_dict(_optimizer_from_files(tensors, meta))
 

@@ -21,24 +21,30 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import UnionType
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Any
 
+from bnas.cli_options import (
+    add_architecture_flags,
+    architecture_flags_given,
+    field_flag_options,
+    option_name,
+    quick_architecture,
+)
 from bnas.errors import BnasError
 
 if TYPE_CHECKING:
-    from pydantic.fields import FieldInfo
 
     from bnas.architecture import Architecture
     from bnas.train.result import TrainResult
 
 DEFAULT_OUT_ROOT = Path("runs") / "train"
-QUICK_PRESET = "tiny"
+# The quick form trains a tiny network by default; its input arguments come from the data.
+QUICK_DEFAULTS = {"preset": "tiny"}
+FROM_DATA = ("num_classes", "in_chans", "img_size")
 # DataConfig fields whose flag is not their own name: the dataset is --data NAME.
 DATA_FLAG_NAMES = {"name": "data", "root": "data_root"}
 # Optional settings whose null ("off") is written 0 on the command line.
 ZERO_IS_NULL = ("grad_clip",)
-_METAVARS: dict[Any, str] = {int: "N", float: "X"}
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class ConfigFlag:
 
     @property
     def option(self) -> str:
-        return "--" + self.dest.replace("_", "-")
+        return option_name(self.dest)
 
 
 def config_flags() -> list[ConfigFlag]:
@@ -68,36 +74,6 @@ def config_flags() -> list[ConfigFlag]:
     return flags
 
 
-def _flag_options(name: str, info: FieldInfo) -> dict[str, Any]:
-    """argparse options of a config field: its type, metavar and help (description + default).
-
-    Every flag defaults to None, "not given", so a config file's value stands unless a flag
-    overrides it; validation is TrainConfig's, which reports a bad value in one line.
-    """
-    value_type = _value_type(name, info.annotation)
-    help_text = (info.description or "").replace("%", "%%")
-    if info.default is not None and not info.is_required():
-        shown = ("on" if info.default else "off") if value_type is bool else info.default
-        help_text += f" (default {shown})"
-    if value_type is bool:
-        return {"action": argparse.BooleanOptionalAction, "default": None, "help": help_text}
-    if get_origin(value_type) is Literal:
-        return {"metavar": "|".join(get_args(value_type)), "help": help_text}
-    return {"type": value_type, "metavar": _METAVARS.get(value_type, name.upper()),
-            "help": help_text}
-
-
-def _value_type(name: str, annotation: Any) -> Any:
-    """``int | None`` → int; bool, int, float, str or a Literal, else a TypeError."""
-    if get_origin(annotation) in (Union, UnionType):
-        options = [arg for arg in get_args(annotation) if arg is not type(None)]
-        if len(options) == 1:
-            annotation = options[0]
-    if annotation in (bool, int, float, str) or get_origin(annotation) is Literal:
-        return annotation
-    raise TypeError(f"config field {name}: no command-line form for {annotation!r}")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from bnas.train_config import DataConfig, TrainConfig
 
@@ -105,21 +81,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="config file: arch: + training settings (flags override it)")
     what = parser.add_argument_group("architecture (or arch: in CONFIG.yaml)")
     what.add_argument("--arch", metavar="ARCH.yaml", help="architecture file")
-    what.add_argument("--backbone", help="quick form: every site alike, e.g. reactnet_a")
-    what.add_argument("--preset", help=f"quick form: layout preset (default {QUICK_PRESET})")
-    what.add_argument("--width", type=float, help="quick form: width multiplier")
-    what.add_argument("--stem", help="quick form: stem (imagenet | cifar)")
-    what.add_argument("--threshold", metavar="static|dynamic",
-                      help="quick form: threshold of every site (default static)")
-    what.add_argument("--rd-ratio", type=int, metavar="R",
-                      help="quick form: generator reduction ratio when dynamic (default 16)")
+    add_architecture_flags(what, exclude=FROM_DATA, defaults=QUICK_DEFAULTS)
 
     groups = {"data": parser.add_argument_group("data"),
               None: parser.add_argument_group("training (bnas.train.TrainConfig)")}
     for flag in config_flags():
         model = DataConfig if flag.section else TrainConfig
         groups[flag.section].add_argument(
-            flag.option, dest=flag.dest, **_flag_options(flag.field, model.model_fields[flag.field])
+            flag.option, dest=flag.dest,
+            **field_flag_options(flag.field, model.model_fields[flag.field])
         )
 
     run_group = parser.add_argument_group("run folder")
@@ -138,16 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_config_file(path: Path) -> dict[str, Any]:
-    import yaml
+    from bnas.reading import read_yaml
 
-    if not path.is_file():
-        raise BnasError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise BnasError(f"{path}{where}: not valid YAML ({type(error).__name__})") from None
+    data = read_yaml(path, "config file").data
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -155,42 +118,16 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _quick_architecture(args: argparse.Namespace) -> Architecture:
-    from bnas.architecture import THRESHOLD_KINDS, Architecture
-
-    threshold = args.threshold or "static"
-    if threshold not in THRESHOLD_KINDS:
-        raise BnasError(
-            f"--threshold: unknown threshold {threshold!r}; valid: {', '.join(THRESHOLD_KINDS)}"
-        )
-    if threshold == "static" and args.rd_ratio is not None:
-        raise BnasError("--rd-ratio applies only with --threshold dynamic")
-    blocks: str | dict[str, Any] = (
-        {"kind": "dynamic", "rd_ratio": args.rd_ratio or 16} if threshold == "dynamic"
-        else "static"
-    )
-    backbone_args: dict[str, Any] = {"preset": args.preset or QUICK_PRESET}
-    if args.width is not None:
-        backbone_args["width"] = args.width
-    if args.stem is not None:
-        backbone_args["stem"] = args.stem
-    return Architecture.from_dict(
-        {"backbone": args.backbone, "args": backbone_args, "blocks": blocks}, source="--backbone"
-    )
-
-
 def _architecture(args: argparse.Namespace, file_arch: Any, base: Path | None) -> Architecture:
     from bnas.architecture import Architecture
 
-    quick = [f for f in ("preset", "width", "stem", "threshold", "rd_ratio")
-             if getattr(args, f) is not None]
+    quick = architecture_flags_given(args, exclude=FROM_DATA)
     if args.arch is not None and args.backbone is not None:
         raise BnasError("give either --arch ARCH.yaml or --backbone NAME, not both")
     if quick and args.backbone is None:
-        flag = "--" + quick[0].replace("_", "-")
-        raise BnasError(f"{flag} applies only with --backbone (the quick form)")
+        raise BnasError(f"{quick[0]} applies only with --backbone (the quick form)")
     if args.backbone is not None:
-        return _quick_architecture(args)
+        return quick_architecture(args, exclude=FROM_DATA, defaults=QUICK_DEFAULTS)
     if args.arch is not None:
         return Architecture.load(args.arch)
     if file_arch is None:
@@ -320,18 +257,20 @@ def _write_summary(
     if reference is not None:
         summary["reference"] = reference
     from bnas.files import SUMMARY_FILE
+    from bnas.writing import write_text_atomic
 
     out.mkdir(parents=True, exist_ok=True)
-    path = out / SUMMARY_FILE
-    path.write_text(json.dumps(summary, indent=1) + "\n")
-    return path
+    return write_text_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=1) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
+    from bnas.writing import check_folder_target
+
     arch, config, out = build_inputs(args)
     reference = load_reference(args)
     if args.resume and args.overwrite:
         raise BnasError("give --resume or --overwrite, not both")
+    check_folder_target(out, "--out" if args.out is not None else "output folder")
 
     from bnas.files import LAST_DIR
     from bnas.train import TrainingDiverged, train

@@ -28,8 +28,9 @@ from bnas.files import (
     SUMMARY_FILE,
     TENSORBOARD_DIR,
 )
-from bnas.train.checkpoint import find_checkpoint, save_model
+from bnas.train.checkpoint import find_checkpoint, read_checkpoint_state, save_model
 from bnas.train_config import TrainConfig
+from bnas.writing import os_problem, write_text_atomic
 
 # What a run leaves behind besides arch.yaml / config.yaml (rewritten by every run anyway).
 _RUN_ENTRIES = (LAST_DIR, f"{LAST_DIR}.old", f"{LAST_DIR}.tmp", BEST_DIR, TENSORBOARD_DIR)
@@ -61,6 +62,31 @@ def open_run_folder(out_dir: Path, arch: Architecture, config: TrainConfig,
     _write_config(out_dir, config)
 
 
+def abandon_run_folder(out_dir: Path, created: list[Path], error: OSError) -> BnasError:
+    """What is left after the file system failed a run (a full disk, say): one error line.
+
+    Every file of a run folder is written atomically, so nothing in it is half written. A
+    run with a checkpoint keeps its folder, resumable once there is space; a run without one
+    removes the folders it created (``created``: ``out_dir`` and the parents it needed,
+    deepest first), leaving no trace.
+    """
+    problem = os_problem(error)
+    checkpoint = find_checkpoint(out_dir / LAST_DIR)
+    if checkpoint is not None:
+        epoch = read_checkpoint_state(checkpoint).get("epoch")
+        return BnasError(f"{problem}; {out_dir} keeps the checkpoint of epoch {epoch}: make "
+                         "room, then continue with --resume")
+    if out_dir in created:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        for parent in created[1:]:
+            try:
+                parent.rmdir()
+            except OSError:  # not empty: something else lives there now
+                break
+        return BnasError(f"{problem}; {out_dir} removed (nothing was trained to keep)")
+    return BnasError(f"{problem}; {out_dir} holds no checkpoint of this run")
+
+
 def save_best(out_dir: Path, model: nn.Module, arch: Architecture) -> None:
     """``best/model.safetensors`` + ``best/arch.yaml`` (what ``--teacher`` reads)."""
     best = out_dir / BEST_DIR
@@ -74,4 +100,4 @@ def _write_config(out_dir: Path, config: TrainConfig) -> None:
 
     text = f"# bnas train config; rerun with: bnas train {CONFIG_FILE} --out NEW_FOLDER\n"
     text += yaml.safe_dump({"arch": ARCH_FILE, **config.to_dict()}, sort_keys=False)
-    (out_dir / CONFIG_FILE).write_text(text)
+    write_text_atomic(out_dir / CONFIG_FILE, text)

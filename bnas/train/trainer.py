@@ -53,6 +53,7 @@ from bnas.train.optimizer import build_optimizer
 from bnas.train.prepare import PreparedData, prepare_data
 from bnas.train.result import TrainingDiverged, TrainResult
 from bnas.train.run_folder import (
+    abandon_run_folder,
     open_run_folder,
     refuse_existing_run,
     save_best,
@@ -126,7 +127,14 @@ def train(
         run = _Run(model, prepared, config, device=device, teacher=teacher, state=state,
                    cost=cost, out_dir=out_path, on_epoch=on_epoch, extra=extra,
                    scratch_dir=Path(scratch_dir) if scratch_dir is not None else None)
-        return run.epochs(progress, start_over=overwrite and state is None)
+        created = ([] if out_path is None else
+                   [folder for folder in (out_path, *out_path.parents) if not folder.exists()])
+        try:
+            return run.epochs(progress, start_over=overwrite and state is None)
+        except OSError as error:  # e.g. a full disk: say what is left, as one line
+            if out_path is None:
+                raise
+            raise abandon_run_folder(out_path, created, error) from None
 
 
 def _build_model(arch: Architecture) -> nn.Module:

@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bnas.errors import BnasError
+from bnas.reading import read_yaml
 from experiments.common.provenance import REPO, available_cpus, git_commit, machine, versions
 from experiments.common.tables import format_seconds, write_csv
 
@@ -63,12 +62,7 @@ def resolve_root(root: str | None) -> str | None:
 
 def load_config(path: Path) -> dict[str, Any]:
     """An experiment's YAML config as a mapping; a one-line BnasError otherwise."""
-    if not path.is_file():
-        raise BnasError(f"{path}: no such experiment config")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise BnasError(f"{path}: not valid YAML ({type(error).__name__})") from None
+    data = read_yaml(path, "experiment config").data
     if not isinstance(data, dict):
         raise BnasError(f"{path}: expected a mapping of experiment settings")
     return data
