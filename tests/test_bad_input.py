@@ -222,7 +222,7 @@ PREFLIGHT: dict[str, Case] = {
     for name, expected in PREFLIGHT_EXPECTED.items()
     for command in ("validate", "search")
 }
-# `--name` is confined to --storage, and `--set` errors name the --set (issue 12, item 4).
+# `--name` is confined to --storage, and `--set` errors name the --set.
 CONFINEMENT: dict[str, Case] = {
     "search/name_escapes_storage": _case("search", "space.yaml", "--name", "../../escaped",
                                          expect="--name", files=_space(SPACE)),
@@ -239,9 +239,7 @@ def _params() -> list[Any]:
     return (
         [pytest.param(case, id=name) for name, case in CASES.items()]
         + [pytest.param(case, id=name) for name, case in PREFLIGHT.items()]
-        + [pytest.param(case, id=name, marks=pytest.mark.xfail(
-            reason="--name confinement and --set blame (issue 12, item 4)", strict=True))
-           for name, case in CONFINEMENT.items()]
+        + [pytest.param(case, id=name) for name, case in CONFINEMENT.items()]
     )
 
 

@@ -11,8 +11,11 @@ starts (:func:`warm_cost_model`), so Ray Tune's loop waits well under a millisec
 from __future__ import annotations
 
 import functools
+import pickle
+import shutil
 import sys
-import time
+import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,9 @@ from bnas.files import OVERRIDES_FILE, SPACE_FILE, STUDY_FILE, SUMMARY_FILE
 from bnas.reading import read_yaml
 from bnas.run_record import RunRecord
 from bnas.search.cluster import ray_session
-from bnas.search.summary import summarize, write_summary
+from bnas.search.run_dir import check_resume_trust, check_run_name
+from bnas.search.shutdown import SearchInterrupted, StopSignals
+from bnas.search.summary import summarize, worker_failures, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, run_trial
 from bnas.space.preflight import preflight
 
@@ -60,56 +65,6 @@ def define_by_run(trial: Any, *, space: Any) -> dict[str, Any]:
     feasible = all(value <= 0 for value in over.values())
     return {**constants, COST_KEY: cost.to_dict(), FEASIBLE_KEY: feasible,
             "optuna_number": trial.number}
-
-
-class ProgressPrinter:
-    """One line per reported epoch: trial, architecture, epoch, accuracy, OPs."""
-
-    def __init__(self, epochs: int, num_samples: int) -> None:
-        self.epochs = epochs
-        self.num_samples = num_samples
-        self.start = time.monotonic()
-        self.names: dict[str, int] = {}
-
-    def _number(self, trial: Any) -> int:
-        return self.names.setdefault(trial.trial_id, len(self.names) + 1)
-
-    def line(self, trial: Any, text: str) -> None:
-        elapsed = time.monotonic() - self.start
-        print(
-            f"[{elapsed:6.1f}s] trial {self._number(trial):>3}/{self.num_samples} {text}",
-            flush=True,
-        )
-
-    def result(self, trial: Any, result: dict[str, Any]) -> None:
-        if not result.get(FEASIBLE_KEY, True):
-            self.line(trial, f"{result.get('arch', '?')}  over budget, not trained")
-            return
-        if "val_top1" not in result:
-            return
-        self.line(
-            trial,
-            f"{result.get('arch', '?')}  epoch {result.get('epoch', '?')}/{self.epochs}  "
-            f"val_top1 {result['val_top1']:.3f}  OPs {result.get('ops', float('nan')):.3g}",
-        )
-
-
-def _tune_callback(printer: ProgressPrinter) -> Any:
-    from ray.tune import Callback
-
-    class _Progress(Callback):
-        def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
-            printer.result(trial, result)
-
-        def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
-            printer.line(trial, "failed (reason in summary.json)")
-
-        def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
-            epochs = trial.last_result.get("training_iteration", 0)
-            if trial.last_result.get(FEASIBLE_KEY, True) and epochs < printer.epochs:
-                printer.line(trial, f"stopped early by ASHA after {epochs} epochs")
-
-    return _Progress()
 
 
 def cost_cover(space: Any) -> list[Architecture]:
@@ -177,14 +132,40 @@ def run_search(
     """Run (or resume) a search; returns the summary also written to ``RUN_DIR/summary.json``.
 
     The run directory is ``storage/name`` (``name`` defaults to the space's name). A new run
-    refuses an existing run directory; ``resume=True`` requires one.
+    refuses an existing run directory; ``resume=True`` requires one that only the current user
+    can have written (:mod:`bnas.search.run_dir`). SIGINT / SIGTERM end the search with
+    :class:`~bnas.search.shutdown.SearchInterrupted` and no summary; the run can be resumed
+    once Tune has saved its state (an interrupted new run without one is removed).
     """
+    try:
+        return _run_search(space, name=name, storage=storage, address=address, resume=resume)
+    except SearchInterrupted:
+        if not resume:
+            _forget_unstarted_run(Path(storage).expanduser().resolve() / (name or space.name))
+        raise
+
+
+def _forget_unstarted_run(run_dir: Path) -> None:
+    """Remove a new run interrupted before Tune saved any state: it could be neither resumed
+    nor started again under its name, and holds nothing a trial made."""
+    from ray import tune
+
+    if run_dir.is_dir() and not tune.Tuner.can_restore(str(run_dir)):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run_search(
+    space: Any, *, name: str | None, storage: str | Path, address: str | None, resume: bool
+) -> dict[str, Any]:
     name = name or space.name
+    check_run_name(name)
     storage_path = Path(storage).expanduser().resolve()
     run_dir = storage_path / name
     has_run = (run_dir / SPACE_FILE).is_file()
     if resume and not has_run:
         raise BnasError(f"--resume: no run to resume at {run_dir}")
+    if resume:
+        check_resume_trust(run_dir)
     if not resume and run_dir.exists() and any(run_dir.iterdir()):
         raise BnasError(
             f"{run_dir} already holds a run; use --resume to continue it or --name for a new one"
@@ -205,38 +186,31 @@ def run_search(
     background = ThreadPoolExecutor(max_workers=1)
     warm_up = background.submit(warm_cost_model, space)
     background.shutdown(wait=False)  # the measurement runs on; result() waits for it
-    with ray_session(address):
+    with StopSignals() as signals, _scratch_folder() as scratch, ray_session(
+        address, signals=signals
+    ):
         warm_up.result()
         import optuna
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-        from ray.tune.search.optuna import OptunaSearch
 
         from bnas.profile import cost_parts
+        from bnas.search.searcher import FailureAwareOptunaSearch
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         trainable = tune.with_resources(
             tune.with_parameters(
-                run_trial, space=space, threads=threads, cost_parts=cost_parts()
+                run_trial, space=space, threads=threads, cost_parts=cost_parts(),
+                scratch_root=scratch,
             ),
             resources,
         )
-        printer = ProgressPrinter(epochs, search.num_samples)
-        run_config = tune.RunConfig(
-            name=name,
-            storage_path=str(storage_path),
-            failure_config=tune.FailureConfig(max_failures=0),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[_tune_callback(printer)],
-            verbose=0,
-        )
+        run_config = _run_config(space, name, storage_path)
         if resume:
             if not tune.Tuner.can_restore(str(run_dir)):
                 raise BnasError(f"--resume: {run_dir} has no Ray Tune experiment state")
             print(f"resuming {run_dir}", flush=True)
-            tuner = tune.Tuner.restore(
-                str(run_dir), trainable, resume_unfinished=True, resume_errored=False
-            )
+            tuner = _restore_tuner(run_dir, trainable)
         else:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / SPACE_FILE).write_text(space.source_text)
@@ -244,7 +218,7 @@ def run_search(
                 (run_dir / OVERRIDES_FILE).write_text(yaml.safe_dump(space.overrides))
             objectives = dict(search.objectives)
             metrics, modes = list(objectives), list(objectives.values())
-            searcher = OptunaSearch(
+            searcher = FailureAwareOptunaSearch(
                 functools.partial(define_by_run, space=space),
                 metric=metrics if len(metrics) > 1 else metrics[0],
                 mode=modes if len(modes) > 1 else modes[0],
@@ -281,10 +255,53 @@ def run_search(
             f"run directory {run_dir}",
             flush=True,
         )
-        results = tuner.fit()
-        summary = summarize(results, space, run_dir, threads)
+        with signals.tuning(), warnings.catch_warnings():
+            # ASHA compares a failed trial's NaN (bnas.search.trainable) with nanpercentile,
+            # which warns while a rung holds nothing else
+            warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+            results = tuner.fit()
+        signals.raise_if_received()  # interrupted: resumable, not summarised
+        summary = summarize(results, space, run_dir, threads, worker_failures(run_dir))
     write_summary(summary, run_dir)
     return summary
+
+
+def _restore_tuner(run_dir: Path, trainable: Any) -> Any:
+    """Tune's restore of the run; damaged or foreign state is one line, not a traceback."""
+    from ray import tune
+
+    try:
+        return tune.Tuner.restore(
+            str(run_dir), trainable, resume_unfinished=True, resume_errored=False
+        )
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError,
+            ImportError) as error:
+        first_line = (str(error).splitlines() or [""])[0]
+        raise BnasError(f"--resume: cannot restore Ray Tune's state in {run_dir} "
+                        f"({type(error).__name__}: {first_line})") from None
+
+
+def _run_config(space: Any, name: str, storage_path: Path) -> Any:
+    """Tune's RunConfig: storage, retries of lost workers, one checkpoint kept, progress lines."""
+    from ray import tune
+
+    from bnas.search.progress import ProgressPrinter
+
+    search = space.search
+    return tune.RunConfig(
+        name=name,
+        storage_path=str(storage_path),
+        failure_config=tune.FailureConfig(max_failures=search.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        callbacks=[ProgressPrinter(space.epochs, search.num_samples, search.max_failures)],
+        verbose=0,
+    )
+
+
+def _scratch_folder() -> tempfile.TemporaryDirectory:
+    """The trials' temporary checkpoint folders on this machine, removed with the search
+    (a trial removes its own; this catches those of a killed worker)."""
+    return tempfile.TemporaryDirectory(prefix="bnas-search-", ignore_cleanup_errors=True)
 
 
 def print_outcome(summary: dict[str, Any], run_dir: Path, stream: Any = sys.stdout) -> None:
