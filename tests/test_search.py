@@ -466,6 +466,18 @@ def test_two_node_loopback_cluster_survives_losing_its_worker_node(tmp_path):
         nodes = [row["node_ip"] for row in result_rows(run_dir)[lost]]
         assert nodes[0] == "127.0.0.3" and nodes[-1] == "127.0.0.2"
         assert "lost its worker or node: retry 1/2" in out.read_text()
+        # A trial no node can hold: refused after a bounded wait, nothing written.
+        too_big = subprocess.run(
+            [sys.executable, "-m", "bnas", "search", str(DEMO), "--storage", str(tmp_path),
+             "--name", "too-big", "--address", "127.0.0.2:6399",
+             "--set", "search.resources_per_trial.cpu=2"],
+            cwd=REPO, env={**env, "BNAS_CLUSTER_WAIT_SECONDS": "2"}, capture_output=True,
+            text=True, timeout=120,
+        )
+        assert too_big.returncode == 2, too_big.stderr[-2000:]
+        assert "no node of the cluster has what one trial asks for (2 CPU; the largest has " \
+            "1 CPU)" in too_big.stderr
+        assert not (tmp_path / "too-big").exists()
     finally:
         ray_stop()
 

@@ -120,3 +120,41 @@ def _shut_down_embedded(session_dir: str) -> None:
     ray.shutdown()
     reap(processes)
     shutil.rmtree(Path(session_dir) / "artifacts", ignore_errors=True)
+
+
+# How long a search on a joined cluster waits for a node that can hold one trial (an
+# autoscaling cluster may still be adding it) before it gives up with exit 2.
+CLUSTER_WAIT_SECONDS = float(os.environ.get("BNAS_CLUSTER_WAIT_SECONDS", "60"))
+
+
+def wait_for_a_node(per_trial: dict[str, float], address: str,
+                    timeout_s: float = CLUSTER_WAIT_SECONDS) -> None:
+    """Return once a live node of the joined cluster has the CPUs and GPUs of one trial; a
+    BnasError after ``timeout_s`` when none does (Ray would leave every trial pending)."""
+    import time
+
+    import ray
+
+    per_trial = {key: need for key, need in per_trial.items() if need > 0}
+    deadline = time.monotonic() + timeout_s
+    announced = False
+    while True:
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        if any(all(node.get(key.upper(), 0.0) >= need for key, need in per_trial.items())
+               for node in nodes):
+            return
+        largest = max(nodes, key=lambda node: node.get("CPU", 0.0), default={})
+        have = ", ".join(f"{largest.get(key.upper(), 0.0):g} {key.upper()}"
+                         for key in per_trial)
+        want = ", ".join(f"{need:g} {key.upper()}" for key, need in per_trial.items())
+        if time.monotonic() >= deadline:
+            raise BnasError(
+                f"--address {address}: no node of the cluster has what one trial asks for "
+                f"({want}; the largest has {have}) after waiting {timeout_s:g} s: lower "
+                "search.resources_per_trial or add such a node"
+            )
+        if not announced:
+            print(f"waiting up to {timeout_s:g} s for a node with {want} (the largest has "
+                  f"{have})", flush=True)
+            announced = True
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))

@@ -29,7 +29,7 @@ from bnas.errors import BnasError
 from bnas.files import OVERRIDES_FILE, SPACE_FILE, STUDY_FILE, SUMMARY_FILE
 from bnas.reading import read_yaml
 from bnas.run_record import RunRecord
-from bnas.search.cluster import ray_session
+from bnas.search.cluster import ray_session, wait_for_a_node
 from bnas.search.run_dir import check_resume_trust, check_run_name
 from bnas.search.shutdown import SearchInterrupted, StopSignals
 from bnas.search.summary import summarize, worker_failures, write_summary
@@ -189,6 +189,8 @@ def _run_search(
     with StopSignals() as signals, _scratch_folder() as scratch, ray_session(
         address, signals=signals
     ):
+        if address is not None:  # the preflight checked this machine; a cluster is checked here
+            wait_for_a_node(resources, address)
         warm_up.result()
         import optuna
         from ray import tune
