@@ -20,7 +20,11 @@ A checkpoint folder: ``model.safetensors``, ``best_model.safetensors``,
 ``model.onnx``, ``sample_input.npy``, ``sample_logits.npy``.
 """
 
-# -- a search run directory
+# -- a search run directory: STORAGE/NAME, NAME one plain folder name (the YAML's ``name:`` or
+# ``bnas search --name``): no separator or leading dot, so it cannot leave STORAGE, and short
+# enough for any filesystem (Ray adds its own names below it)
+RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+RUN_NAME_MAX_LENGTH = 100
 SPACE_FILE = "space.yaml"
 OVERRIDES_FILE = "overrides.yaml"
 STUDY_FILE = "study.db"

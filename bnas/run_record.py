@@ -14,7 +14,8 @@ status         meaning
 =============  ===========================================================================
 completed      trained for every epoch of the space
 stopped        trained, then stopped early by ASHA (its weights are real: it counts as trained)
-failed         raised (``error`` holds the reason)
+failed         raised, or lost its worker more often than ``search.max_failures`` allows
+               (``error`` holds the reason)
 infeasible     over a budget of ``search.constraints``: profiled, never trained
 =============  ===========================================================================
 """
@@ -101,6 +102,7 @@ class TrialRecord(_Record):
     node_ip: str | None = None
     checkpoint: str | None = None
     path: str | None = None
+    retries: int = 0  # restarts after a lost worker or node (search.max_failures)
 
     @property
     def trained(self) -> bool:

@@ -373,3 +373,32 @@ def test_a_search_space_costs_its_candidates_from_parts_measured_up_front():
         assert (len(measured.static_networks), len(measured.dynamic_sites)) == counts
     finally:
         add_cost_parts(shipped)
+
+
+def test_training_memory_counts_parameters_and_what_autograd_saves():
+    """The estimate from meta tensors (forwards of 1 and 2 samples, extrapolated) equals what
+    autograd really saves for a batch of 3, and scales with the batch."""
+    import torch
+
+    from bnas.models import build_model
+    from bnas.profile import training_memory
+
+    arch = Architecture.uniform("reactnet_a", {"kind": "dynamic", "rd_ratio": 4}, preset="tiny",
+                                num_classes=10, in_chans=1, img_size=8)
+    estimate = training_memory(arch, batch_size=3)
+    model = build_model(arch).train()
+    assert estimate.parameters == sum(p.numel() for p in model.parameters())
+    assert estimate.parameter_bytes == 16 * estimate.parameters  # weight, grad, Adam m and v
+    parameters, seen, saved = {id(p) for p in model.parameters()}, set(), [0]
+
+    def pack(tensor):
+        if id(tensor) not in parameters | seen:
+            seen.add(id(tensor))
+            saved[0] += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(torch.randn(3, 1, 8, 8))
+    assert estimate.total_bytes - estimate.parameter_bytes == saved[0]
+    larger = training_memory(arch, batch_size=30)
+    assert larger.total_bytes - estimate.total_bytes == 27 * estimate.activations_per_sample > 0

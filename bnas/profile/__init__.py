@@ -19,34 +19,30 @@ composes the same numbers from cached parts in milliseconds per candidate
 (:mod:`bnas.profile._composed`; :func:`cost_parts` and :func:`add_cost_parts` let a search
 measure the parts once and share them with its trial workers). The record and its
 conventions are :mod:`bnas.costs`.
-The functions import torch on first use, so importing this package (as ``bnas profile
---help`` does) stays fast.
+:func:`training_memory` estimates what training a candidate takes (parameters, optimizer
+state, activations), so a search refuses candidates no machine of its can hold. The functions
+import torch on first use, so importing this package (as ``bnas profile --help`` does) stays
+fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from bnas._lazy import lazy_exports
 from bnas.costs import Cost, LayerCost
 from bnas.profile._table import format_table
 
-__all__ = ["Cost", "CostParts", "LayerCost", "add_cost_parts", "cost_parts", "format_table",
-           "measure_architecture", "profile_architecture", "profile_model"]
+__all__ = ["Cost", "CostParts", "LayerCost", "MemoryEstimate", "add_cost_parts", "cost_parts",
+           "format_table", "measure_architecture", "profile_architecture", "profile_model",
+           "training_memory"]
 
 # name → the module that defines it (imports torch)
-_TORCH_NAMES = {
+__getattr__, __dir__ = lazy_exports(__name__, {
     "measure_architecture": "bnas.profile._counter",
     "profile_model": "bnas.profile._counter",
     "profile_architecture": "bnas.profile._composed",
     "CostParts": "bnas.profile._composed",
     "cost_parts": "bnas.profile._composed",
     "add_cost_parts": "bnas.profile._composed",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _TORCH_NAMES:
-        from importlib import import_module
-
-        return getattr(import_module(_TORCH_NAMES[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    "MemoryEstimate": "bnas.profile._memory",
+    "training_memory": "bnas.profile._memory",
+})

@@ -42,6 +42,7 @@ from bnas.files import CANDIDATES_FILE, STUDY_JOURNAL_FILE
 from bnas.pareto import dominates
 from bnas.run_record import front_objectives, json_value
 from bnas.search.controller import define_by_run, make_sampler, trial_resources, trial_threads
+from bnas.search.shutdown import StopSignals
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY
 from bnas.writing import write_text_atomic
 
@@ -305,10 +306,14 @@ class EvaluationWorkers:
 
 
 def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, name: str,
-                      log: Callable[[str], None] = print) -> SearchOutcome:
+                      log: Callable[[str], None] = print,
+                      signals: StopSignals | None = None) -> SearchOutcome:
     """Search the trained supernet that ``workers`` score on (see the module docstring);
     resumes from ``RUN_DIR/study.journal`` when it holds candidates. ``workers``: the
-    :class:`EvaluationWorkers` (Ray actors), or anything with their methods."""
+    :class:`EvaluationWorkers` (Ray actors), or anything with their methods. ``signals``: a
+    SIGINT / SIGTERM waits until the round's candidates are in the journal, then stops the
+    search (:class:`~bnas.search.shutdown.SearchInterrupted`)."""
+    signals = signals or StopSignals()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = space.search.evaluate
     objectives = dict(space.search.objectives)
@@ -360,9 +365,11 @@ def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, 
             study.tell(trial, objective_values(candidate.metrics, objectives))
             told.append(candidate)
             standing.add(candidate)
-        journal.add_trials(study.get_trials(deepcopy=False)[len(candidates):])
+        with signals.held():  # a round is in the journal whole, or not at all
+            journal.add_trials(study.get_trials(deepcopy=False)[len(candidates):])
         candidates += told
         log(progress.round(candidates, told, standing.best, len(standing.front.front)))
+        signals.raise_if_received()
     write_candidates(candidates, run_dir / CANDIDATES_FILE)
     scored, seconds = workers.work()
     if scored:

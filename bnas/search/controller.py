@@ -11,8 +11,11 @@ starts (:func:`warm_cost_model`), so Ray Tune's loop waits well under a millisec
 from __future__ import annotations
 
 import functools
+import pickle
+import shutil
 import sys
-import time
+import tempfile
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,9 +29,12 @@ from bnas.errors import BnasError
 from bnas.files import OVERRIDES_FILE, SPACE_FILE, STUDY_FILE, SUMMARY_FILE
 from bnas.reading import read_yaml
 from bnas.run_record import RunRecord
-from bnas.search.cluster import ray_session
-from bnas.search.summary import summarize, write_summary
+from bnas.search.cluster import ray_session, wait_for_a_node
+from bnas.search.run_dir import check_resume_trust, check_run_name
+from bnas.search.shutdown import SearchInterrupted, StopSignals
+from bnas.search.summary import summarize, worker_failures, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, run_trial
+from bnas.space.preflight import preflight
 
 
 def make_sampler(space: Any, grid_class: type | None = None) -> Any:
@@ -61,56 +67,6 @@ def define_by_run(trial: Any, *, space: Any) -> dict[str, Any]:
     feasible = all(value <= 0 for value in over.values())
     return {**constants, COST_KEY: cost.to_dict(), FEASIBLE_KEY: feasible,
             "optuna_number": trial.number}
-
-
-class ProgressPrinter:
-    """One line per reported epoch: trial, architecture, epoch, accuracy, OPs."""
-
-    def __init__(self, epochs: int, num_samples: int) -> None:
-        self.epochs = epochs
-        self.num_samples = num_samples
-        self.start = time.monotonic()
-        self.names: dict[str, int] = {}
-
-    def _number(self, trial: Any) -> int:
-        return self.names.setdefault(trial.trial_id, len(self.names) + 1)
-
-    def line(self, trial: Any, text: str) -> None:
-        elapsed = time.monotonic() - self.start
-        print(
-            f"[{elapsed:6.1f}s] trial {self._number(trial):>3}/{self.num_samples} {text}",
-            flush=True,
-        )
-
-    def result(self, trial: Any, result: dict[str, Any]) -> None:
-        if not result.get(FEASIBLE_KEY, True):
-            self.line(trial, f"{result.get('arch', '?')}  over budget, not trained")
-            return
-        if "val_top1" not in result:
-            return
-        self.line(
-            trial,
-            f"{result.get('arch', '?')}  epoch {result.get('epoch', '?')}/{self.epochs}  "
-            f"val_top1 {result['val_top1']:.3f}  OPs {result.get('ops', float('nan')):.3g}",
-        )
-
-
-def _tune_callback(printer: ProgressPrinter) -> Any:
-    from ray.tune import Callback
-
-    class _Progress(Callback):
-        def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
-            printer.result(trial, result)
-
-        def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
-            printer.line(trial, "failed (reason in summary.json)")
-
-        def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
-            epochs = trial.last_result.get("training_iteration", 0)
-            if trial.last_result.get(FEASIBLE_KEY, True) and epochs < printer.epochs:
-                printer.line(trial, f"stopped early by ASHA after {epochs} epochs")
-
-    return _Progress()
 
 
 def cost_cover(space: Any) -> list[Architecture]:
@@ -167,16 +123,127 @@ def _trial_name(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
+def load_run_space(run_dir: Path) -> Any:
+    """The space a run was started with: its ``space.yaml`` plus the ``--set`` overrides."""
+    from bnas.space import load_space
+
+    overrides_file = run_dir / OVERRIDES_FILE
+    overrides = read_yaml(overrides_file, "overrides file").data if overrides_file.is_file() else []
+    return load_space(run_dir / SPACE_FILE, overrides=overrides)
+
+
+def run_search(
+    space: Any,
+    *,
+    name: str | None = None,
+    storage: str | Path = "runs",
+    address: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume) a search; returns the summary also written to ``RUN_DIR/summary.json``.
+
+    The run directory is ``storage/name`` (``name`` defaults to the space's name). A new run
+    refuses an existing run directory; ``resume=True`` requires one that only the current user
+    can have written (:mod:`bnas.search.run_dir`). SIGINT / SIGTERM end the search with
+    :class:`~bnas.search.shutdown.SearchInterrupted` and no summary; the run can be resumed
+    once Tune has saved its state (an interrupted new run without one is removed).
+    """
+    if space.search.strategy == "oneshot":
+        from bnas.search.oneshot import run_oneshot
+
+        return run_oneshot(space, name=name, storage=storage, address=address, resume=resume)
+    try:
+        return _run_search(space, name=name, storage=storage, address=address, resume=resume)
+    except SearchInterrupted:
+        if not resume:
+            _forget_unstarted_run(Path(storage).expanduser().resolve() / (name or space.name))
+        raise
+
+
+def _forget_unstarted_run(run_dir: Path) -> None:
+    """Remove a new run interrupted before Tune saved any state: it could be neither resumed
+    nor started again under its name, and holds nothing a trial made."""
+    from ray import tune
+
+    if run_dir.is_dir() and not tune.Tuner.can_restore(str(run_dir)):
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run_search(
+    space: Any, *, name: str | None, storage: str | Path, address: str | None, resume: bool
+) -> dict[str, Any]:
+    name = name or space.name
+    storage_path, run_dir = run_directory(name, storage, resume)
+    # What every trial would find out (data, teacher, device, budgets, this machine), found
+    # before Ray starts and before anything is written.
+    preflight(space, local=address is None)
+
+    search = space.search
+    threads = trial_threads(space)
+    # Candidates are costed in this process: import torch and the models, and measure the
+    # parts of every candidate's cost, while Ray starts its processes instead of after. A
+    # space whose network cannot be built fails here, before anything is written.
+    warm_up = start_cost_model(space)
+    with StopSignals() as signals, scratch_folder() as scratch, ray_session(
+        address, signals=signals
+    ):
+        if address is not None:  # the preflight checked this machine; a cluster is checked here
+            wait_for_a_node(trial_resources(space), address)
+        warm_up.result()
+        import optuna
+        from ray import tune
+
+        from bnas.search.searcher import FailureAwareOptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        trainable = tune_trainable(space, scratch)
+        if resume:
+            if not tune.Tuner.can_restore(str(run_dir)):
+                raise BnasError(f"--resume: {run_dir} has no Ray Tune experiment state")
+            print(f"resuming {run_dir}", flush=True)
+            tuner = restore_tuner(run_dir, trainable)
+        else:
+            write_space(space, run_dir)
+            objectives = dict(search.objectives)
+            metrics, modes = list(objectives), list(objectives.values())
+            searcher = FailureAwareOptunaSearch(
+                functools.partial(define_by_run, space=space),
+                metric=metrics if len(metrics) > 1 else metrics[0],
+                mode=modes if len(modes) > 1 else modes[0],
+                sampler=make_sampler(space),
+                storage=optuna.storages.RDBStorage(f"sqlite:///{run_dir / STUDY_FILE}"),
+                study_name=name,
+            )
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune_config(space, searcher, search.num_samples),
+                run_config=tune_run_config(space, name, storage_path, search.num_samples),
+            )
+        print(
+            f"search {name}: {search.num_samples} trials, {search.max_concurrent} at a time, "
+            f"run directory {run_dir}",
+            flush=True,
+        )
+        results = fit_tuner(tuner, signals)
+        summary = summarize(results, space, run_dir, threads, worker_failures(run_dir))
+    write_summary(summary, run_dir)
+    return summary
+
+
 # -- pieces both strategies use (bnas.search.oneshot retrains its candidates with them) -------
 
 
 def run_directory(name: str, storage: str | Path, resume: bool) -> tuple[Path, Path]:
-    """``(storage path, run directory)``, both absolute. A new run refuses a run directory
-    that holds anything; ``resume`` requires one that holds a run."""
+    """``(storage path, run directory)``, both absolute. The name must be a run name; a new
+    run refuses a run directory that holds anything; ``resume`` requires one that holds a
+    run and that only the current user can have written (:mod:`bnas.search.run_dir`)."""
+    check_run_name(name)
     storage_path = Path(storage).expanduser().resolve()
     run_dir = storage_path / name
     if resume and not (run_dir / SPACE_FILE).is_file():
         raise BnasError(f"--resume: no run to resume at {run_dir}")
+    if resume:
+        check_resume_trust(run_dir)
     if not resume and run_dir.exists() and any(run_dir.iterdir()):
         raise BnasError(
             f"{run_dir} already holds a run; use --resume to continue it or --name for a new one"
@@ -203,16 +270,17 @@ def trial_resources(space: Any) -> dict[str, float]:
     return {"cpu": resources.cpu, "gpu": resources.gpu}
 
 
-def tune_trainable(space: Any) -> Any:
-    """:func:`run_trial` with the space, its thread count and the cost model's measured parts
-    bound (call it after :func:`warm_cost_model`), and the trial's resources."""
+def tune_trainable(space: Any, scratch: str | None) -> Any:
+    """:func:`run_trial` with the space, its thread count, the cost model's measured parts
+    (call it after :func:`warm_cost_model`) and the trials' ``scratch`` folder bound, and the
+    trial's resources."""
     from ray import tune
 
     from bnas.profile import cost_parts
 
     return tune.with_resources(
         tune.with_parameters(run_trial, space=space, threads=trial_threads(space),
-                             cost_parts=cost_parts()),
+                             cost_parts=cost_parts(), scratch_root=scratch),
         trial_resources(space),
     )
 
@@ -251,106 +319,56 @@ def tune_config(space: Any, search_alg: Any, num_samples: int) -> Any:
     )
 
 
-def tune_run_config(name: str, storage_path: Path, printer: ProgressPrinter) -> Any:
-    """The experiment ``storage_path/name``: no retries, one checkpoint kept per trial,
-    progress lines from ``printer`` instead of Ray's tables."""
+def tune_run_config(space: Any, name: str, storage_path: Path, trials: int) -> Any:
+    """Tune's RunConfig: the experiment ``storage_path/name``, retries of lost workers, one
+    checkpoint kept per trial, progress lines numbered out of ``trials``."""
     from ray import tune
 
+    from bnas.search.progress import ProgressPrinter
+
+    search = space.search
     return tune.RunConfig(
         name=name,
         storage_path=str(storage_path),
-        failure_config=tune.FailureConfig(max_failures=0),
+        failure_config=tune.FailureConfig(max_failures=search.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[_tune_callback(printer)],
+        callbacks=[ProgressPrinter(space.epochs, trials, search.max_failures)],
         verbose=0,
     )
 
 
 def restore_tuner(run_dir: Path, trainable: Any) -> Any:
-    """The interrupted experiment in ``run_dir``: finished trials kept, unfinished ones
-    continued from their last checkpoint."""
+    """Tune's restore of the run (finished trials kept, unfinished ones continued from their
+    last checkpoint); damaged or foreign state is one line, not a traceback."""
     from ray import tune
 
-    return tune.Tuner.restore(str(run_dir), trainable, resume_unfinished=True,
-                              resume_errored=False)
-
-
-def load_run_space(run_dir: Path) -> Any:
-    """The space a run was started with: its ``space.yaml`` plus the ``--set`` overrides."""
-    from bnas.space import load_space
-
-    overrides_file = run_dir / OVERRIDES_FILE
-    overrides = read_yaml(overrides_file, "overrides file").data if overrides_file.is_file() else []
-    return load_space(run_dir / SPACE_FILE, overrides=overrides)
-
-
-def run_search(
-    space: Any,
-    *,
-    name: str | None = None,
-    storage: str | Path = "runs",
-    address: str | None = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Run (or resume) a search; returns the summary also written to ``RUN_DIR/summary.json``.
-
-    The run directory is ``storage/name`` (``name`` defaults to the space's name). A new run
-    refuses an existing run directory; ``resume=True`` requires one.
-    """
-    if space.search.strategy == "oneshot":
-        from bnas.search.oneshot import run_oneshot
-
-        return run_oneshot(space, name=name, storage=storage, address=address, resume=resume)
-    name = name or space.name
-    storage_path, run_dir = run_directory(name, storage, resume)
-    search = space.search
-    threads = trial_threads(space)
-    epochs = space.epochs
-
-    # Candidates are costed in this process: import torch and the models, and measure the
-    # parts of every candidate's cost, while Ray starts its processes instead of after. A
-    # space whose network cannot be built fails here, before anything is written.
-    warm_up = start_cost_model(space)
-    with ray_session(address):
-        warm_up.result()
-        import optuna
-        from ray import tune
-        from ray.tune.search.optuna import OptunaSearch
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        trainable = tune_trainable(space)
-        printer = ProgressPrinter(epochs, search.num_samples)
-        if resume:
-            if not tune.Tuner.can_restore(str(run_dir)):
-                raise BnasError(f"--resume: {run_dir} has no Ray Tune experiment state")
-            print(f"resuming {run_dir}", flush=True)
-            tuner = restore_tuner(run_dir, trainable)
-        else:
-            write_space(space, run_dir)
-            objectives = dict(search.objectives)
-            metrics, modes = list(objectives), list(objectives.values())
-            searcher = OptunaSearch(
-                functools.partial(define_by_run, space=space),
-                metric=metrics if len(metrics) > 1 else metrics[0],
-                mode=modes if len(modes) > 1 else modes[0],
-                sampler=make_sampler(space),
-                storage=optuna.storages.RDBStorage(f"sqlite:///{run_dir / STUDY_FILE}"),
-                study_name=name,
-            )
-            tuner = tune.Tuner(
-                trainable,
-                tune_config=tune_config(space, searcher, search.num_samples),
-                run_config=tune_run_config(name, storage_path, printer),
-            )
-        print(
-            f"search {name}: {search.num_samples} trials, {search.max_concurrent} at a time, "
-            f"run directory {run_dir}",
-            flush=True,
+    try:
+        return tune.Tuner.restore(
+            str(run_dir), trainable, resume_unfinished=True, resume_errored=False
         )
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, AttributeError,
+            ImportError) as error:
+        first_line = (str(error).splitlines() or [""])[0]
+        raise BnasError(f"--resume: cannot restore Ray Tune's state in {run_dir} "
+                        f"({type(error).__name__}: {first_line})") from None
+
+
+def fit_tuner(tuner: Any, signals: StopSignals) -> Any:
+    """``tuner.fit()``, SIGINT / SIGTERM handled by ``signals``; raises SearchInterrupted
+    after an interrupted fit (resumable, not summarised)."""
+    with signals.tuning(), warnings.catch_warnings():
+        # ASHA compares a failed trial's NaN (bnas.search.trainable) with nanpercentile,
+        # which warns while a rung holds nothing else
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         results = tuner.fit()
-        summary = summarize(results, space, run_dir, threads)
-    write_summary(summary, run_dir)
-    return summary
+    signals.raise_if_received()
+    return results
+
+
+def scratch_folder() -> tempfile.TemporaryDirectory:
+    """The trials' temporary checkpoint folders on this machine, removed with the search
+    (a trial removes its own; this catches those of a killed worker)."""
+    return tempfile.TemporaryDirectory(prefix="bnas-search-", ignore_cleanup_errors=True)
 
 
 def print_outcome(summary: dict[str, Any], run_dir: Path, stream: Any = sys.stdout) -> None:

@@ -18,7 +18,10 @@ Four phases, each resumable, all in one Ray session:
     accuracy over the retrained candidates.
 
 Which phases are done, and what they cost so far, is kept in ``RUN_DIR/oneshot.json``; a
-resumed run skips the done ones.
+resumed run skips the done ones. SIGINT / SIGTERM end the run with
+:class:`~bnas.search.shutdown.SearchInterrupted` (a candidate search after its round is
+saved, the retraining as a multi-trial search stops); nothing is removed, every phase
+resumes.
 """
 
 from __future__ import annotations
@@ -41,20 +44,24 @@ from bnas.rank_agreement import kendall_tau
 from bnas.reading import read_json
 from bnas.run_record import ONESHOT_PHASES, SUPERNET_METRIC, is_trained, json_value
 from bnas.search.candidates import Candidate, search_candidates, select_for_retraining
-from bnas.search.cluster import ray_session
+from bnas.search.cluster import ray_session, wait_for_a_node
 from bnas.search.controller import (
-    ProgressPrinter,
+    fit_tuner,
     restore_tuner,
     run_directory,
+    scratch_folder,
     start_cost_model,
+    trial_resources,
     trial_threads,
     tune_config,
     tune_run_config,
     tune_trainable,
     write_space,
 )
-from bnas.search.summary import build_summary, trial_records, write_summary
+from bnas.search.shutdown import StopSignals
+from bnas.search.summary import build_summary, trial_records, worker_failures, write_summary
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, INIT_WEIGHTS_KEY
+from bnas.space.preflight import preflight
 from bnas.writing import write_text_atomic
 
 
@@ -136,16 +143,24 @@ def run_oneshot(
     name = name or space.name
     storage_path, run_dir = run_directory(name, storage, resume)
     state = PhaseState.load(run_dir) if resume else PhaseState(run_dir)
+    preflight(space, local=address is None)  # before Ray starts and anything is written
     # Candidates are costed in this process: measure the parts of their costs while Ray starts.
     warm_up = start_cost_model(space)
-    with ray_session(address):
+    with StopSignals() as signals, scratch_folder() as scratch, ray_session(
+        address, signals=signals
+    ):
+        if address is not None:
+            wait_for_a_node(trial_resources(space), address)
         warm_up.result()
         if not resume:
             write_space(space, run_dir)
         print(f"one-shot search {name}: run directory {run_dir}", flush=True)
         checkpoint = _train_supernet(space, run_dir, state, address, resume)
-        selected = _search(space, run_dir, checkpoint, state, name)
-        trials = _retrain(space, run_dir, storage_path, name, state, selected, resume)
+        signals.raise_if_received()
+        selected = _search(space, run_dir, checkpoint, state, name, signals)
+        signals.raise_if_received()
+        trials = _retrain(space, run_dir, storage_path, name, state, selected, resume,
+                          signals, scratch)
     summary = build_summary(space, trials, oneshot=oneshot_record(space, state, trials))
     write_summary(summary, run_dir)
     return summary
@@ -169,8 +184,8 @@ def _train_supernet(space: Any, run_dir: Path, state: PhaseState, address: str |
     return Path(checkpoint)
 
 
-def _search(space: Any, run_dir: Path, checkpoint: Path, state: PhaseState,
-            name: str) -> list[dict[str, Any]]:
+def _search(space: Any, run_dir: Path, checkpoint: Path, state: PhaseState, name: str,
+            signals: StopSignals) -> list[dict[str, Any]]:
     """Phase (b); returns the candidates to retrain as the state file keeps them."""
     if state.done("search"):
         return state["search"]["selected"]
@@ -178,7 +193,7 @@ def _search(space: Any, run_dir: Path, checkpoint: Path, state: PhaseState,
 
     started = time.monotonic()
     with EvaluationWorkers(space, checkpoint) as workers:
-        outcome = search_candidates(space, run_dir, workers, name=name)
+        outcome = search_candidates(space, run_dir, workers, name=name, signals=signals)
         chosen = select_for_retraining(outcome, space)
         selected = [_selection(candidate) for candidate in chosen]
         if space.search.evaluate.warm_start:
@@ -206,7 +221,8 @@ def _selection(candidate: Candidate) -> dict[str, Any]:
 
 
 def _retrain(space: Any, run_dir: Path, storage_path: Path, name: str, state: PhaseState,
-             selected: list[dict[str, Any]], resume: bool) -> list[dict[str, Any]]:
+             selected: list[dict[str, Any]], resume: bool, signals: StopSignals,
+             scratch: str) -> list[dict[str, Any]]:
     """Phase (c): the selected candidates on Ray Tune (the multi-trial trainable, ASHA);
     returns their run-record trials with their supernet accuracy."""
     from ray import tune
@@ -216,7 +232,7 @@ def _retrain(space: Any, run_dir: Path, storage_path: Path, name: str, state: Ph
                INIT_WEIGHTS_KEY: str(run_dir / entry[INIT_WEIGHTS_KEY])
                if entry[INIT_WEIGHTS_KEY] else None}
               for entry in selected]
-    trainable = tune_trainable(space)
+    trainable = tune_trainable(space, scratch)
     started = time.monotonic()
     if resume and tune.Tuner.can_restore(str(run_dir)):
         print(f"retraining: resuming the Ray Tune experiment in {run_dir}", flush=True)
@@ -224,14 +240,14 @@ def _retrain(space: Any, run_dir: Path, storage_path: Path, name: str, state: Ph
     else:
         print(f"retraining {len(points)} candidate(s) stand-alone on Ray Tune, "
               f"{space.search.max_concurrent} at a time", flush=True)
-        printer = ProgressPrinter(space.epochs, len(points))
         tuner = tune.Tuner(
             trainable,
             tune_config=tune_config(space, CandidateList(points), len(points)),
-            run_config=tune_run_config(name, storage_path, printer),
+            run_config=tune_run_config(space, name, storage_path, len(points)),
         )
-    results = tuner.fit()
-    trials = trial_records(results, space, run_dir, trial_threads(space))
+    results = fit_tuner(tuner, signals)
+    trials = trial_records(results, space, run_dir, trial_threads(space),
+                           worker_failures(run_dir))
     by_number = {entry["number"]: entry for entry in selected}
     for trial in trials:
         trial["metrics"][SUPERNET_METRIC] = by_number[trial["number"]][SUPERNET_METRIC]

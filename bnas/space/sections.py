@@ -302,6 +302,10 @@ class SearchSection(SectionModel):
     seed: Seed = 0
     supernet: SupernetSettings | None = None
     evaluate: EvaluateSettings | None = None
+    # Retries of a trial whose worker process or node was lost (killed, out of memory, node
+    # down), each from its last epoch checkpoint; 0: none. A trial that fails by itself (bad
+    # input, a diverged loss) would fail again and is never retried.
+    max_failures: Annotated[int, Field(ge=0)] = 2
 
     def constraints_dict(self) -> dict[str, float]:
         """The budgets that are set, e.g. ``{"max_size_mib": 1.5}``."""
