@@ -113,6 +113,7 @@ def test_the_best_scored_candidates_are_retrained_with_their_supernet_scores(one
         assert trial["arch_summary"] == row["arch"]
         assert 0.0 < trial["metrics"]["val_top1"] <= 1.0
         assert (run_dir / trial["checkpoint"] / "model.safetensors").is_file()
+        assert trial["node_ip"] == "127.0.0.1"  # an embedded cluster stays on loopback
     oneshot = summary["oneshot"]
     assert oneshot["candidates_scored"] == len(scored)
     phases = oneshot["phases"]
@@ -123,6 +124,7 @@ def test_the_best_scored_candidates_are_retrained_with_their_supernet_scores(one
     assert all(phase["seconds"] > 0 for phase in phases.values())
     assert "one-shot cost:" in oneshot_run["resumed"]
     assert "supernet epoch 1/1" in oneshot_run["first"]
+    assert "1 worker on 127.0.0.1" in oneshot_run["first"]  # Ray Train's too
 
 
 def test_a_killed_candidate_search_resumes_from_the_candidates_it_told(oneshot_run):

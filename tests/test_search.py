@@ -159,6 +159,7 @@ def test_demo_search_lists_every_trial_and_asha_stops_some(demo_run):
         assert trial["status"] in ("completed", "stopped", "infeasible")
         assert 0.0 <= trial["metrics"]["val_top1"] <= 1.0
         assert trial["metrics"]["ops"] > 0
+        assert trial["node_ip"] == "127.0.0.1"  # an embedded cluster stays on loopback
     statuses = [t["status"] for t in trials]
     assert "stopped" in statuses, statuses  # ASHA cut at least one trial short
     assert "completed" in statuses

@@ -1,8 +1,11 @@
 """Connecting to Ray: an embedded local cluster on loopback, or an existing cluster.
 
 Ray picks the machine's external interface as its node address unless told otherwise, even
-for a single-machine run; bnas keeps a local run on 127.0.0.1 (Ray 2.60 needs
-``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` for that, or it rewrites the loopback address).
+for a single-machine run; bnas keeps a local run on 127.0.0.1. Ray 2.60 rewrites 127.0.0.1 to
+the external address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` is 0 — and reads that
+variable once, when ``ray`` is first imported, so in a process that imported Ray before the
+session (a library caller, a test) the variable alone is too late: the driver's copy of the
+setting is switched for the ``ray.init`` too. The workers read the variable when they start.
 """
 
 from __future__ import annotations
@@ -58,6 +61,19 @@ def _ray_environment(local: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _loopback_node() -> Iterator[None]:
+    """``ray.init`` keeps 127.0.0.1 as the node's address (see the module docstring)."""
+    from ray._private import ray_constants
+
+    previous = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = previous
+
+
+@contextlib.contextmanager
 def ray_session(
     address: str | None = None, num_cpus: int | None = None, signals: StopSignals | None = None
 ) -> Iterator[None]:
@@ -81,13 +97,14 @@ def _connected(address: str | None, num_cpus: int | None, signals: StopSignals) 
     session_dir = None
     with signals.held():  # a signal during start-up is acted on once there is a cluster to stop
         if address is None:
-            context = ray.init(
-                address="local",  # always a new embedded cluster, never one found on the machine
-                _node_ip_address=LOCAL_NODE_IP,
-                num_cpus=num_cpus,
-                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                **kwargs,
-            )
+            with _loopback_node():
+                context = ray.init(
+                    address="local",  # a new embedded cluster, never one found on the machine
+                    _node_ip_address=LOCAL_NODE_IP,
+                    num_cpus=num_cpus,
+                    object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                    **kwargs,
+                )
             session_dir = context.address_info["session_dir"]
         else:
             try:
