@@ -1,6 +1,7 @@
 """All benchmarks in one run: step time (bench/step_time.py), the supernet's step
-(bench/supernet_step.py) and search overhead (bench/search_overhead.py), one table of ratios
-with their targets, written as JSON.
+(bench/supernet_step.py), the cost of a search candidate (bench/cost_model.py), search
+overhead (bench/search_overhead.py) and one-shot candidate evaluation
+(bench/candidate_eval.py), one table of figures with their targets, written as JSON.
 
     python bench/run_all.py                          # bench/results/latest.json
     python bench/run_all.py --json /tmp/bench.json --quick
@@ -25,12 +26,15 @@ for path in (str(BENCH), str(REPO)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+import candidate_eval  # noqa: E402
+import cost_model  # noqa: E402
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
 import supernet_step  # noqa: E402
 
 TARGETS = {"step_time": step_time.TARGETS, "supernet_step": supernet_step.TARGETS,
-           "search_overhead": search_overhead.TARGETS}
+           "cost_model": cost_model.TARGETS, "search_overhead": search_overhead.TARGETS,
+           "candidate_eval": candidate_eval.TARGETS}
 # Readable names for the benchmarks' own keys; a key not named here is shown as it is.
 LABELS = {
     "dynamic/static time": "dynamic / static step time",
@@ -42,21 +46,26 @@ LABELS = {
     "search / plain, after start-up": "  the same, after start-up",
     "2 concurrent / 1 (trials/h)": "2 concurrent / 1 trials per hour",
     "2 concurrent / 1, after start-up": "  the same, after start-up",
+    "machine: 2 plain trainings at once / 1": "  the machine: 2 plain trainings / 1",
+    "2 concurrent / 1 ÷ the machine's": "  search's 2-vs-1 ÷ the machine's",
+    **{key: f"candidate cost, {key.split()[0]} (ms)" for key in cost_model.TARGETS},
 }
 
 
 def table(results: dict[str, dict]) -> list[dict]:
-    """Every target of every benchmark with its measured ratio (None if not measured)."""
+    """Every figure of the benchmarks in ``results`` with its target (None if not measured;
+    a figure without a target is shown beside the others and not judged)."""
     rows = []
-    for bench, targets in TARGETS.items():
-        for key, target in targets.items():
-            value = results[bench]["ratios"].get(key)
+    for bench, result in results.items():
+        for key, target in TARGETS[bench].items():
+            value = result["ratios"].get(key)
             sense = "≥" if key in search_overhead.AT_LEAST else "≤"
             ok = None
-            if value is not None and not math.isnan(value):
+            if target is not None and value is not None and not math.isnan(value):
                 ok = value >= target if sense == "≥" else value <= target
             rows.append({"figure": LABELS.get(key, key), "benchmark": bench, "key": key,
-                         "measured": value, "target": f"{sense} {target:g}", "ok": ok})
+                         "measured": value,
+                         "target": "-" if target is None else f"{sense} {target:g}", "ok": ok})
     return rows
 
 
@@ -71,27 +80,33 @@ def main(argv: list[str] | None = None) -> dict:
 
     started = time.time()
     step_args = ["--rounds", "2", "--steps", "2"] if args.quick else []
+    cost_args = ["--candidates", "20"] if args.quick else []
     overhead_args = ["--trials", "2", "--epochs", "2"] if args.quick else []
     print("== step time (bench/step_time.py " + " ".join(step_args) + ")", flush=True)
     results = {"step_time": step_time.main(step_args)}
     print("\n== supernet step (bench/supernet_step.py " + " ".join(step_args) + ")", flush=True)
     results["supernet_step"] = supernet_step.main(step_args)
+    print("\n== candidate cost (bench/cost_model.py " + " ".join(cost_args) + ")", flush=True)
+    results["cost_model"] = cost_model.main(cost_args)
     print("\n== search overhead (bench/search_overhead.py " + " ".join(overhead_args) + ")",
           flush=True)
     results["search_overhead"] = search_overhead.main(overhead_args)
+    eval_args = ["--candidates", "32"] if args.quick else []
+    print("\n== one-shot candidate evaluation (bench/candidate_eval.py " + " ".join(eval_args)
+          + ")", flush=True)
+    results["candidate_eval"] = candidate_eval.main(eval_args)
     rows = table(results)
 
-    width = max(len(row["figure"]) for row in rows)
-    print(f"\n{'figure':<{width}} {'measured':>9} {'target':>8}  ok")
+    print(f"\n{'figure':<46} {'measured':>9} {'target':>8}  ok")
     for row in rows:
         value = "-" if row["measured"] is None else f"{row['measured']:.3f}"
-        ok = {True: "yes", False: "NO", None: "?"}[row["ok"]]
-        print(f"{row['figure']:<{width}} {value:>9} {row['target']:>8}  {ok}")
+        ok = {True: "yes", False: "NO", None: "?" if row["target"] != "-" else ""}[row["ok"]]
+        print(f"{row['figure']:<46} {value:>9} {row['target']:>8}  {ok}")
     report = {
         "command": " ".join(["python bench/run_all.py",
                              *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         "figures": rows,
-        "all_ok": all(row["ok"] for row in rows),
+        "all_ok": all(row["ok"] for row in rows if row["target"] != "-"),
         "wall_seconds": round(time.time() - started, 1),
         "code": git_commit(),
         "versions": versions(),

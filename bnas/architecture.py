@@ -245,6 +245,10 @@ class Architecture(BaseModel):
     def num_dynamic_sites(self) -> int:
         return sum(t.is_dynamic for block in self.blocks for t in block.values())
 
+    def with_static_thresholds(self) -> Architecture:
+        """The same network with every site static (RSign) and static RPReLU."""
+        return Architecture.from_dict({**self.to_dict(), "rprelu": "static", "blocks": "static"})
+
     def with_args(self, **args: Any) -> Architecture:
         """The same thresholds with some backbone arguments replaced (e.g. ``num_classes``)."""
         data = self.to_dict()

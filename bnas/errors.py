@@ -116,6 +116,8 @@ def problem_message(problem: dict[str, Any], valid_keys: list[str] | None = None
         return f"unknown value {value!r}; valid: {valid}"
     if kind == "too_short":
         return "empty: give at least one" + (" choice" if isinstance(value, list) else " entry")
+    if kind == "string_too_long":
+        return f"{len(value)} characters; at most {ctx.get('max_length')}"
     if kind == "string_pattern_mismatch":
         return f"{value!r} must match {ctx.get('pattern')}"
     if kind in ("value_error", "assertion_error"):

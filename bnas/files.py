@@ -4,7 +4,11 @@ A search run directory (``runs/NAME/``)::
 
     space.yaml  overrides.yaml  study.db  summary.json  trial_*/  export/  report/
 
-and, for a one-shot search, ``supernet/`` (``epoch_NNNN/`` checkpoints, ``history.json``).
+A one-shot run directory adds ``supernet/`` (its training: ``epoch_NNNN/`` checkpoints,
+``history.json``), ``study.journal`` (the Optuna study of the candidate search, instead of
+``study.db``), ``candidates.csv`` (every candidate scored with inherited weights),
+``warm_start/`` (weights extracted for warm-started retraining) and ``oneshot.json`` (which
+phases are done).
 
 A training run folder (``bnas train --out DIR``, a search trial's checkpoint, an export)::
 
@@ -16,7 +20,11 @@ A checkpoint folder: ``model.safetensors``, ``best_model.safetensors``,
 ``model.onnx``, ``sample_input.npy``, ``sample_logits.npy``.
 """
 
-# -- a search run directory
+# -- a search run directory: STORAGE/NAME, NAME one plain folder name (the YAML's ``name:`` or
+# ``bnas search --name``): no separator or leading dot, so it cannot leave STORAGE, and short
+# enough for any filesystem (Ray adds its own names below it)
+RUN_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+RUN_NAME_MAX_LENGTH = 100
 SPACE_FILE = "space.yaml"
 OVERRIDES_FILE = "overrides.yaml"
 STUDY_FILE = "study.db"
@@ -24,8 +32,13 @@ SUMMARY_FILE = "summary.json"
 EXPORT_DIR = "export"
 REPORT_DIR = "report"
 REPORT_FILE = "report.md"
+# -- a one-shot search run directory, besides the above
 SUPERNET_DIR = "supernet"  # a one-shot search's supernet training (Ray Train's run folder)
 SUPERNET_HISTORY_FILE = "history.json"  # in SUPERNET_DIR: every epoch of every worker
+STUDY_JOURNAL_FILE = "study.journal"
+CANDIDATES_FILE = "candidates.csv"
+WARM_START_DIR = "warm_start"
+ONESHOT_STATE_FILE = "oneshot.json"
 
 # -- a training run folder
 ARCH_FILE = "arch.yaml"

@@ -4,14 +4,18 @@ A search (multi-trial or one-shot) ends by writing a :class:`RunRecord`; export,
 retraining and the experiments read it back through :meth:`RunRecord.load`, which validates
 it, so a damaged or foreign file is one located line, never a traceback deep inside a room.
 Its trials are :class:`TrialRecord` s (optuna's ``FrozenTrial`` plays this part for a
-study): plain data with the status vocabulary declared once here.
+study): plain data with the status vocabulary declared once here. A one-shot search adds
+:class:`OneShotRecord`: its trials are the candidates it retrained stand-alone (each with
+``metrics["supernet_val_top1"]``, its accuracy with inherited weights), and the record says
+what each phase cost.
 
 =============  ===========================================================================
 status         meaning
 =============  ===========================================================================
 completed      trained for every epoch of the space
 stopped        trained, then stopped early by ASHA (its weights are real: it counts as trained)
-failed         raised (``error`` holds the reason)
+failed         raised, or lost its worker more often than ``search.max_failures`` allows
+               (``error`` holds the reason)
 infeasible     over a budget of ``search.constraints``: profiled, never trained
 =============  ===========================================================================
 """
@@ -38,6 +42,12 @@ TRAINED_STATUSES: tuple[str, ...] = ("completed", "stopped")
 Mode = Literal["max", "min"]
 # The front a single-objective run reports: what a user trades accuracy against.
 DEFAULT_PARETO_OBJECTIVES: dict[str, str] = {"val_top1": "max", "ops": "min"}
+
+
+def front_objectives(objectives: dict[str, str]) -> dict[str, str]:
+    """The objectives a run's Pareto front is over: its own when there are several, else
+    accuracy vs OPs (what a user trades accuracy against)."""
+    return dict(objectives) if len(objectives) > 1 else dict(DEFAULT_PARETO_OBJECTIVES)
 
 
 def is_trained(status: str | None) -> bool:
@@ -92,6 +102,7 @@ class TrialRecord(_Record):
     node_ip: str | None = None
     checkpoint: str | None = None
     path: str | None = None
+    retries: int = 0  # restarts after a lost worker or node (search.max_failures)
 
     @property
     def trained(self) -> bool:
@@ -104,8 +115,57 @@ class TrialRecord(_Record):
         return Architecture.from_dict(self.arch, source=f"trial {self.trial_id} arch")
 
 
+ONESHOT_PHASES: tuple[str, ...] = ("supernet", "search", "retrain")
+# The metric a one-shot trial carries beside its stand-alone ones: the candidate's val_top1
+# with inherited supernet weights (after BatchNorm recalibration).
+SUPERNET_METRIC = "supernet_val_top1"
+
+
+class PhaseCost(_Record):
+    """What one phase of a one-shot search cost.
+
+    ``candidate_epochs``: one candidate-epoch is one candidate's forward and backward pass
+    over the training data (a supernet step that trains 4 candidates costs 4). Scoring
+    candidates only runs forward passes; it is counted as if each were a forward and
+    backward pass over as many images (an upper bound). ``seconds``: wall time, summed over
+    every process that ran the phase (a resumed run adds up).
+    """
+
+    candidate_epochs: float = 0.0
+    seconds: float = 0.0
+
+
+class OneShotRecord(_Record):
+    """The one-shot part of a run: supernet, candidate search and retraining.
+
+    Paths are relative to the run directory. ``kendall_tau`` / ``kendall_p``: rank agreement
+    between the retrained candidates' supernet and stand-alone val top-1
+    (:func:`bnas.rank_agreement.kendall_tau`; None with fewer than two).
+    """
+
+    supernet_checkpoint: str
+    candidates_file: str
+    candidates_scored: int
+    candidates_over_budget: int
+    retrain: Literal["top_k", "pareto"]
+    warm_start: bool
+    standalone_epochs: int  # one stand-alone training (train.epochs): what the total compares to
+    phases: dict[str, PhaseCost]
+    kendall_tau: float | None = None
+    kendall_p: float | None = None
+
+    @property
+    def total(self) -> PhaseCost:
+        """Every phase together."""
+        return PhaseCost(
+            candidate_epochs=sum(cost.candidate_epochs for cost in self.phases.values()),
+            seconds=sum(cost.seconds for cost in self.phases.values()),
+        )
+
+
 class RunRecord(_Record):
-    """A finished run: every trial, the best one per objective and overall, the Pareto set."""
+    """A finished run: every trial, the best one per objective and overall, the Pareto set;
+    for a one-shot search also its :class:`OneShotRecord`."""
 
     name: str
     objectives: dict[str, Mode]
@@ -116,14 +176,16 @@ class RunRecord(_Record):
     best: TrialRecord | None = None
     best_per_objective: dict[str, str] = Field(default_factory=dict)
     pareto: list[str] = Field(default_factory=list)
+    oneshot: OneShotRecord | None = None
 
     @classmethod
     def from_trials(
-        cls, name: str, objectives: dict[str, str], trials: Iterable[TrialRecord | dict[str, Any]]
+        cls, name: str, objectives: dict[str, str], trials: Iterable[TrialRecord | dict[str, Any]],
+        oneshot: OneShotRecord | dict[str, Any] | None = None,
     ) -> RunRecord:
         """The record of ``trials``: best trial per objective, overall best (the first
         objective's) and the Pareto set of trained trials (over the objectives, or accuracy vs
-        OPs when there is one objective)."""
+        OPs when there is one objective); ``oneshot`` for a one-shot search."""
         records = [t if isinstance(t, TrialRecord) else TrialRecord.model_validate(t)
                    for t in trials]
         trained = [t for t in records if t.trained]
@@ -136,8 +198,7 @@ class RunRecord(_Record):
                     candidates, key=lambda t: t.metrics[metric]
                 ).trial_id
         best_id = best_per_objective.get(next(iter(objectives)))
-        pareto_objectives = dict(objectives) if len(objectives) > 1 else dict(
-            DEFAULT_PARETO_OBJECTIVES)
+        pareto_objectives = front_objectives(objectives)
         front = pareto_front([t.metrics for t in trained], pareto_objectives)
         return cls(
             name=name,
@@ -147,6 +208,7 @@ class RunRecord(_Record):
             best=next((t for t in records if t.trial_id == best_id), None),
             best_per_objective=best_per_objective,
             pareto=[trained[i].trial_id for i in front],
+            oneshot=oneshot,
         )
 
     # -- views --------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 class DataConfig(BaseModel):
     """Which dataset, where it lives, and how much of it (see :func:`bnas.data.load_splits`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(description=f"dataset: {', '.join(DATASET_NAMES)}")
     root: str | None = Field(
@@ -54,7 +54,7 @@ class DataConfig(BaseModel):
 class TrainConfig(BaseModel):
     """One training run: data, optimisation, the two-step recipe and distillation."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     data: DataConfig
     epochs: int = Field(30, gt=0, description="passes over the training split")

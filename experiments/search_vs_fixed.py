@@ -56,10 +56,11 @@ COMPARISONS = (("static", "searched"), ("dynamic", "searched"), ("static_long", 
                ("dynamic_long", "searched"), ("static", "dynamic"))
 
 
-def retrain_jobs(exp: Experiment, archs: dict[str, Any], train: dict[str, Any],
+def retrain_jobs(seeds: list[int], archs: dict[str, Any], train: dict[str, Any],
                  epochs: dict[str, int]) -> list[dict[str, Any]]:
+    """Every arm (``archs``) with every seed, ``epochs[arm]`` epochs, scored on the test split."""
     jobs = []
-    for seed in exp.seeds:
+    for seed in seeds:
         for arm, arch in archs.items():
             jobs.append({"arm": arm, "seed": seed, "epochs_budget": epochs[arm],
                          "arch": arch.to_dict(),
@@ -68,7 +69,10 @@ def retrain_jobs(exp: Experiment, archs: dict[str, Any], train: dict[str, Any],
     return jobs
 
 
-def summarize(rows: list[dict[str, Any]], epochs: dict[str, int]) -> tuple[list, list]:
+def summarize(rows: list[dict[str, Any]], epochs: dict[str, int],
+              cost: str = "ops") -> tuple[list, list]:
+    """Per arm: mean ± sd of test top-1 and whether it is on the front of (mean test top-1,
+    ``cost``) among the equal-epoch arms and among all; per comparison: paired differences."""
     from bnas.search import pareto_front
 
     by_arm: dict[str, dict[int, dict[str, Any]]] = {}
@@ -87,10 +91,10 @@ def summarize(rows: list[dict[str, Any]], epochs: dict[str, int]) -> tuple[list,
                          "test_top1_mean": mean, "test_top1_sd": sd, "ops": first["ops"],
                          "params": first["params"], "size_mib": first["size_mib"]})
     def front(rows: list[dict[str, Any]]) -> set[str]:
-        points = [{"acc": r["test_top1_mean"], "ops": r["ops"]} for r in rows]
-        return {rows[i]["arm"] for i in pareto_front(points, {"acc": "max", "ops": "min"})}
+        points = [{"acc": r["test_top1_mean"], cost: r[cost]} for r in rows]
+        return {rows[i]["arm"] for i in pareto_front(points, {"acc": "max", cost: "min"})}
 
-    # Fronts of mean test top-1 vs OPs: among the arms trained for E epochs, and among all.
+    # Fronts of mean test top-1 vs cost: among the arms trained for E epochs, and among all.
     same_epochs = front([r for r in arm_rows if not r["arm"].endswith("_long")])
     every = front(arm_rows)
     for row in arm_rows:
@@ -189,7 +193,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"(val top-1 {best['metrics']['val_top1']:.4f}); long arms train {long_epochs} "
           "epochs", flush=True)
 
-    jobs = retrain_jobs(exp, archs, train, arm_epochs)
+    jobs = retrain_jobs(exp.seeds, archs, train, arm_epochs)
     rows = run_training(jobs, exp.workers,
                         lambda j: f"{j['arm']:<13} seed {j['seed']} ({j['epochs_budget']} ep)")
     arm_rows, comparisons = summarize(rows, arm_epochs)

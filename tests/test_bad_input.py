@@ -10,8 +10,8 @@ non-UTF-8 text, nesting thousands of levels deep, damaged run records. Every cas
 - leave every folder it could write to as it was (compared file by file, before and after);
 - for ``bnas search``: fail before Ray starts (a tripwire replaces the Ray session).
 
-Cases marked ``preflight`` are searches that cannot succeed but start today (a missing data
-root, 64 CPUs per trial, ...); they turn on when a preflight refuses them up front.
+The ``preflight`` cases are searches that cannot succeed (a missing data root, 64 CPUs per
+trial, ...): bnas validate and bnas search refuse each with the same line, before Ray starts.
 """
 
 from __future__ import annotations
@@ -206,17 +206,23 @@ CASES: dict[str, Case] = {
                                      expect="--out taken/report: taken is a file"),
 }
 
-# Searches that cannot succeed yet start today; a preflight before Ray will refuse them.
-PREFLIGHT: dict[str, Case] = {
-    f"{command}/{name}": _case(command, _bad(f"preflight_{name}.yaml"), expect="")
-    for command, name in [
-        ("search", "data_root_missing"), ("search", "cpu_64"), ("search", "max_ops_1"),
-        ("search", "device_quantum"), ("search", "lr_inf"), ("search", "min_hidden_huge"),
-        ("search", "teacher_missing"), ("validate", "data_root_missing"),
-        ("validate", "cpu_64"), ("validate", "lr_inf"),
-    ]
+# Searches that cannot succeed: the one preflight refuses them before Ray starts, with the
+# same line in bnas validate and bnas search.
+PREFLIGHT_EXPECTED = {
+    "data_root_missing": "data: cifar10: no CIFAR-10 pickle batches under no/such/folder",
+    "cpu_64": "search.resources_per_trial.cpu: a trial asks for 64 CPUs",
+    "max_ops_1": "search.constraints.max_ops: even the cheapest candidate is over budget",
+    "device_quantum": "train.device: unknown device 'quantum'",
+    "lr_inf": "train.lr: expected a finite number, got inf",
+    "min_hidden_huge": "space: training reactnet_a[D16 D16 D16 D16] at batch 128 needs about",
+    "teacher_missing": "train.teacher: no such folder no/such/run",
 }
-# `--name` is confined to --storage, and `--set` errors name the --set (issue 12, item 4).
+PREFLIGHT: dict[str, Case] = {
+    f"{command}/{name}": _case(command, _bad(f"preflight_{name}.yaml"), expect=expected)
+    for name, expected in PREFLIGHT_EXPECTED.items()
+    for command in ("validate", "search")
+}
+# `--name` is confined to --storage, and `--set` errors name the --set.
 CONFINEMENT: dict[str, Case] = {
     "search/name_escapes_storage": _case("search", "space.yaml", "--name", "../../escaped",
                                          expect="--name", files=_space(SPACE)),
@@ -232,11 +238,8 @@ CONFINEMENT: dict[str, Case] = {
 def _params() -> list[Any]:
     return (
         [pytest.param(case, id=name) for name, case in CASES.items()]
-        + [pytest.param(case, id=name, marks=pytest.mark.xfail(reason="preflight", strict=True))
-           for name, case in PREFLIGHT.items()]
-        + [pytest.param(case, id=name, marks=pytest.mark.xfail(
-            reason="--name confinement and --set blame (issue 12, item 4)", strict=True))
-           for name, case in CONFINEMENT.items()]
+        + [pytest.param(case, id=name) for name, case in PREFLIGHT.items()]
+        + [pytest.param(case, id=name) for name, case in CONFINEMENT.items()]
     )
 
 

@@ -1,4 +1,6 @@
-"""bench/: the step-time benchmarks run and the combined table judges every target."""
+"""bench/: the step-time, candidate-cost and candidate-evaluation benchmarks run, a plain
+training times itself in its own process (the machine's concurrency limit), and the combined
+table judges every target."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
+import candidate_eval  # noqa: E402
+import cost_model  # noqa: E402
 import run_all  # noqa: E402
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
@@ -59,7 +63,7 @@ def test_table_has_every_target_and_judges_its_direction(step_results: dict,
                                                         supernet_results: dict) -> None:
     overhead = dict(search_overhead.TARGETS)
     overhead["2 concurrent / 1 (trials/h)"] = 1.2  # below its floor of 1.8
-    overhead["search / plain time"] = 3.0  # above its ceiling of 1.1
+    overhead["search / plain time"] = 3.0  # above its ceiling of 1.25
     overhead["seconds to first result"] = float("nan")  # not measured
     rows = run_all.table({"step_time": step_results, "supernet_step": supernet_results,
                           "search_overhead": {"ratios": overhead}})
@@ -70,6 +74,44 @@ def test_table_has_every_target_and_judges_its_direction(step_results: dict,
     assert by_key["2 concurrent / 1 (trials/h)"]["ok"] is False
     assert by_key["2 concurrent / 1 (trials/h)"]["target"] == "≥ 1.8"
     assert by_key["search / plain time"]["ok"] is False
-    assert by_key["search / plain time"]["target"] == "≤ 1.1"
+    assert by_key["search / plain time"]["target"] == "≤ 1.25"
     assert by_key["seconds to first result"]["ok"] is None
     assert by_key["2 concurrent / 1, after start-up"]["ok"] is True  # exactly on target
+    # The machine's own 2-vs-1 ratio is shown for comparison, not judged.
+    assert by_key["machine: 2 plain trainings at once / 1"]["target"] == "-"
+    assert by_key["machine: 2 plain trainings at once / 1"]["ok"] is None
+    assert by_key["2 concurrent / 1 ÷ the machine's"]["target"] == "≥ 0.95"
+
+
+def test_candidate_cost_is_measured_exactly_for_every_backbone(tmp_path: Path) -> None:
+    out = tmp_path / "cost.json"
+    result = cost_model.main(["--candidates", "2", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    assert set(result["ratios"]) == set(cost_model.TARGETS)
+    for row in result["backbones"].values():
+        assert row["exact"] == row["candidates"] == 2
+        assert 0 < row["parts_known_ms"] < row["before_ms"]
+    rows = run_all.table({"cost_model": result})
+    assert [row["target"] for row in rows] == ["≤ 10"] * 3
+
+
+def test_a_plain_training_times_itself_in_its_own_process() -> None:
+    from bnas.architecture import Architecture
+
+    arch = Architecture.uniform("reactnet_a", "dynamic", preset="tiny", num_classes=10,
+                                in_chans=1, img_size=8)
+    trial = {"arch": arch.to_dict(), "config": {"train": {
+        "data": {"name": "digits", "subset": 4}, "epochs": 1, "batch_size": 16}}}
+    assert 0 < search_overhead.plain_trainings_at_once(trial, 1) < 60
+
+
+def test_candidate_evaluation_rate_is_measured_and_shown_unjudged(tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    result = candidate_eval.main(["--candidates", "4", "--no-ray", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    rate = result["ratios"]["scoring, one process (candidates/s per core)"]
+    assert math.isfinite(rate) and rate > 0
+    assert result["one_process"]["images_per_candidate"] > 0
+    rows = run_all.table({"candidate_eval": result})
+    assert {row["key"] for row in rows} == set(candidate_eval.TARGETS)
+    assert all(row["target"] == "-" and row["ok"] is None for row in rows)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -200,6 +202,24 @@ def test_digits() -> None:
     assert torch.equal(other.test.pool.images, splits.test.pool.images)
     assert dataset_info("digits", img_size=16) == DatasetInfo(10, 1, 16)
     assert load_splits("digits", img_size=16).train[0][0].shape == (1, 16, 16)
+
+
+def test_digits_are_scikit_learns_read_without_importing_it() -> None:
+    from sklearn.datasets import load_digits
+
+    splits = load_splits("digits")
+    pools = (splits.train.pool, splits.test.pool)  # every image, once
+    ours = sorted((image[0].numpy().tobytes(), int(label)) for pool in pools
+                  for image, label in zip(pool.images, pool.targets))
+    bunch = load_digits()
+    pixels = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+    assert ours == sorted((image.tobytes(), int(label)) for image, label in
+                          zip(pixels, bunch.target))
+    code = ("import sys; from bnas.data import load_splits; load_splits('digits'); "
+            "assert 'sklearn' not in sys.modules, 'sklearn imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
 
 
 # ---------------------------------------------------------------- splits and subsets

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments import asha_vs_full, dysign_vs_rsign, search_vs_fixed, tpe_vs_random
+from experiments import (
+    asha_vs_full,
+    dysign_vs_rsign,
+    oneshot_vs_multitrial,
+    search_vs_fixed,
+    tpe_vs_random,
+)
 from experiments.common import ACCURACY_COLUMNS, CONFIGS, local_ray
 
 DIGITS = {"name": "digits", "subset": 100, "augment": False, "val_fraction": 0.2}
@@ -90,3 +96,34 @@ def test_search_experiments_run_at_the_smallest_scale(tmp_path):
         ref = next(r for r in result["rows"] if r["variant"] == reference)
         assert ref["epochs_to_target"] is not None  # its own best is reached, by definition
         assert ref["epochs_to_target"] <= ref["trial_epochs"]
+
+
+@pytest.mark.slow
+def test_oneshot_vs_multitrial_runs_at_the_smallest_scale(tmp_path, monkeypatch):
+    from private_ray import PrivateRay
+
+    ray = PrivateRay()  # the experiment's Ray processes live, and end, under its temp dir
+    monkeypatch.setenv("RAY_TMPDIR", ray.tmp)
+    try:
+        result = run(oneshot_vs_multitrial, "oneshot_vs_multitrial", tmp_path, "os")
+    finally:
+        ray.remove()
+    folder = tmp_path / "os"
+    assert_outputs(folder, "oneshot_vs_multitrial")
+    for file in ("candidates.csv", "costs.csv", "comparisons.csv", "digits_candidates.csv",
+                 "digits_summary.json"):
+        assert (folder / file).is_file(), file
+    rows = result["rows"]
+    spread = [r for r in rows if r["part"] == "a"]
+    assert {r["candidate"] for r in spread} >= {"all-static", "all-dynamic r=2",
+                                                "all-dynamic r=16"}
+    assert {r["seed"] for r in spread} == {0, 1}
+    assert {r["arm"] for r in rows if r["part"] == "c"} == set(oneshot_vs_multitrial.ARMS)
+    assert all(r["test_top1"] is not None for r in rows)
+    (summary,) = result["summary"]
+    assert summary["n"] == 4 and summary["oneshot_candidate_epochs"] > 0
+    meta = result["meta"]
+    budget = meta["budgets"]["digits"]
+    assert meta["epochs"]["digits"]["static_long"] == 1 + round(budget / 2)
+    text = (folder / "results.md").read_text()
+    assert "noise ceiling" in text and "trainings (epochs)" in text

@@ -1,7 +1,9 @@
 """bnas.profile: BOPs / FLOPs / OPs / size, hand-counted on small models and checked against
-the ReActNet paper's figures for ReActNet-A; ``bnas profile`` end to end."""
+the ReActNet paper's figures for ReActNet-A; ``bnas profile`` end to end; the composed cost
+model against the whole-network measurement; the cost keys and budgets of bnas.costs."""
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +17,16 @@ from bnas.backbones import REACTNET_A_LAYOUTS
 from bnas.cli import main
 from bnas.errors import BnasError
 from bnas.nn import BinaryConv2d, BinaryLinear, DyRPReLU, DySign, RPReLU, RSign
-from bnas.profile import Cost, format_table, profile_architecture, profile_model
+from bnas.profile import (
+    Cost,
+    format_table,
+    measure_architecture,
+    profile_architecture,
+    profile_model,
+)
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))  # bench/cost_model.py draws the random candidates
 TINY_MIXED = REPO / "architectures" / "reactnet_a_tiny_mixed.yaml"
 IMAGENET_STATIC = REPO / "architectures" / "reactnet_a_imagenet_static.yaml"
 MIB = 2**20
@@ -257,3 +266,139 @@ def test_every_backbone_profiles_on_the_meta_device(backbone):
     assert static.bops == dynamic.bops > 0 and static.flops > 0
     assert static.generator_params == 0 < dynamic.generator_params
     assert dynamic.flops == static.flops + dynamic.generator_flops
+
+
+# -- the cost record and budgets (bnas.costs) and the composed cost model ---------------------
+
+
+def test_cost_keys_budgets_and_excess_are_declared_once_and_agree():
+    from bnas.costs import CONSTRAINTS, COST_KEYS, excess
+    from bnas.space.sections import Constraints
+
+    cost = profile_model(hand_counted_net(), (1, 6, 6))
+    assert tuple(cost.to_dict()) == COST_KEYS and set(COST_KEYS) == TO_DICT_KEYS
+    assert set(Constraints.model_fields) == set(CONSTRAINTS)  # the YAML keys of a space
+    assert cost.params == 352 + 266
+    limits = {name: getattr(cost, attribute) for name, attribute in CONSTRAINTS.items()}
+    assert excess(cost, limits) == dict.fromkeys(CONSTRAINTS, 0.0)  # exactly on budget: met
+    over = excess(cost, {"max_ops": cost.ops / 2, "max_params": 2 * cost.params})
+    assert over == {"max_ops": pytest.approx(1.0), "max_params": pytest.approx(-0.5)}
+
+
+def test_cost_record_needs_no_torch():
+    code = ("import sys, bnas.costs, bnas.profile; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert bnas.profile.Cost is bnas.costs.Cost")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("backbone", ["reactnet_a", "react_resnet18", "binary_cct"])
+def test_composed_cost_equals_the_whole_network_measured_on_random_candidates(backbone):
+    """static network + each dynamic site's generator = FlopCounterMode over the whole
+    network: every key and every per-layer row, on 50 random candidates (the bench's: tiny
+    presets with varied arguments, random generator settings and RPReLU kind)."""
+    from cost_model import random_candidate
+
+    rng = random.Random(f"composed-{backbone}")
+    candidates: dict[str, Architecture] = {}
+    while len(candidates) < 50:
+        arch = random_candidate(backbone, rng)
+        candidates[arch.arch_id] = arch
+    assert sum(arch.num_dynamic_sites() for arch in candidates.values()) > 100
+    for arch in candidates.values():
+        measured = measure_architecture(arch)
+        composed = profile_architecture(arch)
+        assert composed.to_dict() == measured.to_dict(), arch.summary()
+        assert composed.layers == measured.layers, arch.summary()
+    # An explicit img_size reaches the backbone in both (CCT sizes its positions with it).
+    assert profile_architecture(arch, img_size=24) == measure_architecture(arch, img_size=24)
+
+
+def test_costing_a_candidate_leaves_the_random_state_alone():
+    """A training run costs its network after seeding: measuring a new part must not draw."""
+    arch = Architecture.uniform("reactnet_a", {"kind": "dynamic", "rd_ratio": 3, "act": "prelu"},
+                                preset="tiny", num_classes=10, img_size=8, width=0.75)
+    before = torch.get_rng_state()
+    profile_architecture(arch)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_composed_cost_keeps_the_measured_errors():
+    cct = Architecture.uniform("binary_cct", "dynamic", preset="tiny", img_size=32)
+    for profile in (profile_architecture, measure_architecture):
+        with pytest.raises(BnasError, match="img_size must be a positive integer"):
+            profile(cct, img_size=0)
+        with pytest.raises(BnasError, match="args.width: -1.0 is not a positive number"):
+            profile(Architecture.uniform("reactnet_a", preset="tiny", width=-1.0))
+
+
+def test_a_search_space_costs_its_candidates_from_parts_measured_up_front():
+    """After warm_cost_model (the search runs it while Ray starts), neither sampling nor a
+    trial's training measures anything: they compose parts measured once."""
+    import optuna
+
+    from bnas.profile import CostParts, add_cost_parts, cost_parts
+    from bnas.search.controller import cost_cover, warm_cost_model
+    from bnas.space import parse_space
+    from bnas.train import TrainConfig, train
+
+    text = (REPO / "search_spaces" / "demo_digits.yaml").read_text()
+    text = text.replace("rd_ratio: [2, 4]", "rd_ratio: [2, 4]\n    act: [relu, prelu]")
+    space = parse_space(text.replace("space:\n", "space:\n  rprelu: [static, dynamic]\n"),
+                        "demo.yaml")
+    assert len(cost_cover(space)) == 2 * 4  # per RPReLU kind, a block's distinct thresholds
+    measured = cost_parts()
+    shipped = CostParts(dict(measured.static_networks), dict(measured.dynamic_sites))
+    measured.static_networks.clear()
+    measured.dynamic_sites.clear()
+    try:
+        warm_cost_model(space)
+        counts = (len(measured.static_networks), len(measured.dynamic_sites))
+        assert counts[0] == 2 and counts[1] > 4
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        dynamic_sites = 0
+        for _ in range(40):
+            trial = study.ask()
+            space.define_by_run(trial)
+            arch = space.architecture(trial.params)
+            dynamic_sites += arch.num_dynamic_sites()
+            profile_architecture(arch)
+        assert dynamic_sites > 40
+        settings = {**space.train_settings(trial.params), "epochs": 1, "threads": 1}
+        settings["data"] = {**settings["data"], "subset": 2}
+        result = train(arch, TrainConfig.from_dict(settings), progress=False)
+        assert result.cost == profile_architecture(arch).to_dict()
+        assert (len(measured.static_networks), len(measured.dynamic_sites)) == counts
+    finally:
+        add_cost_parts(shipped)
+
+
+def test_training_memory_counts_parameters_and_what_autograd_saves():
+    """The estimate from meta tensors (forwards of 1 and 2 samples, extrapolated) equals what
+    autograd really saves for a batch of 3, and scales with the batch."""
+    import torch
+
+    from bnas.models import build_model
+    from bnas.profile import training_memory
+
+    arch = Architecture.uniform("reactnet_a", {"kind": "dynamic", "rd_ratio": 4}, preset="tiny",
+                                num_classes=10, in_chans=1, img_size=8)
+    estimate = training_memory(arch, batch_size=3)
+    model = build_model(arch).train()
+    assert estimate.parameters == sum(p.numel() for p in model.parameters())
+    assert estimate.parameter_bytes == 16 * estimate.parameters  # weight, grad, Adam m and v
+    parameters, seen, saved = {id(p) for p in model.parameters()}, set(), [0]
+
+    def pack(tensor):
+        if id(tensor) not in parameters | seen:
+            seen.add(id(tensor))
+            saved[0] += tensor.numel() * tensor.element_size()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        model(torch.randn(3, 1, 8, 8))
+    assert estimate.total_bytes - estimate.parameter_bytes == saved[0]
+    larger = training_memory(arch, batch_size=30)
+    assert larger.total_bytes - estimate.total_bytes == 27 * estimate.activations_per_sample > 0

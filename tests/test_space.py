@@ -430,3 +430,24 @@ def test_params_of_names_where_an_architecture_leaves_the_space() -> None:
             space.params_of(arch)
         assert str(error.value).startswith(f"{arch.summary()} is not in the space small: ")
         assert "\n" not in str(error.value)
+
+
+def test_set_errors_name_the_set_and_file_errors_keep_their_line() -> None:
+    demo = ROOT / "search_spaces" / "demo_digits.yaml"
+    cases = {
+        "search.bogus=1": "search.bogus: unknown key 'bogus'; valid: ",
+        "search.num_samples=0": "search.num_samples: 0 is not a positive integer",
+        "name=../../esc": "name: '../../esc' must match",
+        "name=" + "n" * 300: "name: 300 characters; at most 100",
+        "search.max_failures=-1": "search.max_failures: -1 is not >= 0",
+    }
+    for override, message in cases.items():
+        with pytest.raises(BnasError) as raised:
+            load_space(demo, overrides=["train.epochs=2", override])
+        assert str(raised.value).startswith(f"--set {override}: {message}"), str(raised.value)
+    # a mistake in the file still names the file's line, even with --set values beside it
+    text = demo.read_text().replace("max_concurrent: 2", "max_concurrent: 0")
+    with pytest.raises(BnasError, match=r"^demo.yaml:\d+ search.max_concurrent: 0 is not"):
+        parse_space(text, source="demo.yaml", overrides=["search.num_samples=3"])
+    assert load_space(demo, overrides=["search.max_failures=0"]).search.max_failures == 0
+    assert load_space(demo).search.max_failures == 2

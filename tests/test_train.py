@@ -112,6 +112,34 @@ def test_killed_run_resumes_where_the_uninterrupted_run_ends(
               resume_from=out / "last", progress=False)
 
 
+def test_init_weights_warm_starts_and_a_mismatch_is_one_line(
+    tmp_path: Path, digits_run: Path
+) -> None:
+    # A learning rate too small to move the weights in one epoch: the epoch's accuracy is the
+    # starting point's. From the trained run's weights it is high, from the seeded init chance.
+    still = {**SMALL, "data": {**SMALL["data"], "augment": False}, "epochs": 1, "lr": 1e-9}
+    weights = digits_run / "best" / "model.safetensors"
+    cold = train(ARCH, TrainConfig.from_dict(still), progress=False)
+    warm = train(ARCH, TrainConfig.from_dict(still), init_weights=weights, progress=False)
+    assert cold.history[0]["val_top1"] < 0.4
+    assert warm.history[0]["val_top1"] >= 0.85
+    assert warm.extra["init_weights"] == str(weights)
+
+    out = tmp_path / "cli"
+    code = main(["train", "--backbone", "reactnet_a", "--preset", "tiny", "--data", "digits",
+                 "--subset", "40", "--epochs", "1", "--lr", "1e-9", "--threads", "1",
+                 "--no-progress", "--init-weights", str(weights), "--out", str(out)])
+    assert code == 0
+    assert json.loads((out / "summary.json").read_text())["val_top1"] >= 0.85
+
+    dynamic = Architecture.uniform("reactnet_a", "dynamic", preset="tiny")
+    with pytest.raises(BnasError, match=r"^init_weights: weights in .* do not fit") as error:
+        train(dynamic, TrainConfig.from_dict(still), out_dir=tmp_path / "bad",
+              init_weights=weights, progress=False)
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_nan_loss_stops_the_run(tmp_path: Path) -> None:
     config = TrainConfig.from_dict({**SMALL, "lr": 1e6, "grad_clip": None})
     with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 1, step \d+") as info:

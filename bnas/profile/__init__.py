@@ -11,26 +11,38 @@ cost before it is trained::
     cost.to_dict()  # {'bops': 4816896000, 'flops': 11862016, 'ops': 87126016.0, ...}
     print(format_table(cost))
 
-Conventions (multiply-accumulates per sample, elementwise ops not counted) are in
-:mod:`bnas.profile._cost`; how modules are classified in :mod:`bnas.profile._counter`.
-``profile_model`` and ``profile_architecture`` import torch on first use, so importing this
-package (as ``bnas profile --help`` does) stays fast.
+Three ways in, one measurement: :func:`profile_model` counts any module with
+``torch.utils.flop_counter`` (:mod:`bnas.profile._counter`: how modules are classified);
+:func:`measure_architecture` runs it over the network an Architecture describes (``bnas
+profile``'s table); :func:`profile_architecture`, what search, training and export use,
+composes the same numbers from cached parts in milliseconds per candidate
+(:mod:`bnas.profile._composed`; :func:`cost_parts` and :func:`add_cost_parts` let a search
+measure the parts once and share them with its trial workers). The record and its
+conventions are :mod:`bnas.costs`.
+:func:`training_memory` estimates what training a candidate takes (parameters, optimizer
+state, activations), so a search refuses candidates no machine of its can hold. The functions
+import torch on first use, so importing this package (as ``bnas profile --help`` does) stays
+fast.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from bnas._lazy import lazy_exports
+from bnas.costs import Cost, LayerCost
+from bnas.profile._table import format_table
 
-from bnas.profile._cost import Cost, LayerCost, format_table
+__all__ = ["Cost", "CostParts", "LayerCost", "MemoryEstimate", "add_cost_parts", "cost_parts",
+           "format_table", "measure_architecture", "profile_architecture", "profile_model",
+           "training_memory"]
 
-__all__ = ["Cost", "LayerCost", "format_table", "profile_architecture", "profile_model"]
-
-_TORCH_FUNCTIONS = ("profile_architecture", "profile_model")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _TORCH_FUNCTIONS:
-        from bnas.profile import _counter
-
-        return getattr(_counter, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# name → the module that defines it (imports torch)
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "measure_architecture": "bnas.profile._counter",
+    "profile_model": "bnas.profile._counter",
+    "profile_architecture": "bnas.profile._composed",
+    "CostParts": "bnas.profile._composed",
+    "cost_parts": "bnas.profile._composed",
+    "add_cost_parts": "bnas.profile._composed",
+    "MemoryEstimate": "bnas.profile._memory",
+    "training_memory": "bnas.profile._memory",
+})

@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
     arch = (Architecture.load(args.arch) if args.arch is not None
             else quick_architecture(args, exclude=IMG_SIZE))
 
-    from bnas.profile._counter import input_shape, profile_architecture
+    from bnas.profile._counter import input_shape, measure_architecture
 
-    cost = profile_architecture(arch, img_size=args.img_size)
+    cost = measure_architecture(arch, img_size=args.img_size)
     if args.json:
         print(json.dumps(cost.to_dict()))
         return 0

@@ -15,13 +15,20 @@ trained trial ran; when every trial completed, that is simply each trial's ``val
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 import re
 import statistics
+from pathlib import Path
 from typing import Any
 
+from bnas.errors import BnasError
 from bnas.pareto import pareto_front
-from bnas.run_record import is_trained
+from bnas.rank_agreement import kendall_tau
+from bnas.reading import read_text
+from bnas.run_record import SUPERNET_METRIC, is_trained
 
 ACCURACY_VS_OPS = {"val_top1": "max", "ops": "min"}
 THRESHOLD_GROUPS = ("static", "dynamic")
@@ -173,3 +180,52 @@ def trial_table(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "error": trial.get("error"),
         })
     return rows
+
+
+# -- one-shot runs ------------------------------------------------------------------------------
+
+# A candidate's status in candidates.csv → the trial status the plots above understand.
+_CANDIDATE_STATUS = {"scored": "completed", "repeated": "completed", "over_budget": "infeasible"}
+
+
+def read_candidates(path: str | Path) -> list[dict[str, Any]]:
+    """A one-shot search's ``candidates.csv`` as trial-like dicts (``trial_id`` ``c<number>``,
+    ``number``, ``status``, ``arch``, ``arch_summary``, ``metrics`` with the inherited-weight
+    scores and costs), so the progress and per-block plots draw the candidate search.
+    A repeated proposal of an architecture is left out (it has its first proposal's score)."""
+    rows = []
+    text = read_text(path, "candidates file of a one-shot search")
+    try:
+        for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+            if row.get("status") == "repeated":
+                continue
+            try:
+                rows.append(_candidate_row(row))
+            except (KeyError, TypeError, ValueError) as error:
+                raise BnasError(f"{path}:{line}: not a candidates.csv row of a one-shot "
+                                f"search ({type(error).__name__}: {error})") from None
+    except csv.Error as error:
+        raise BnasError(f"{path}: not CSV ({error})") from None
+    return rows
+
+
+def _candidate_row(row: dict[str, str]) -> dict[str, Any]:
+    metrics = {}
+    for key, value in row.items():
+        if key in ("number", "arch", "arch_id", "status", "params", "architecture") or not value:
+            continue  # empty: a score an over-budget candidate has not
+        metrics[key] = float(value)
+    return {"trial_id": f"c{row['number']}", "number": int(row["number"]),
+            "status": _CANDIDATE_STATUS[row["status"]], "arch": json.loads(row["architecture"]),
+            "arch_summary": row["arch"], "metrics": metrics, "history": []}
+
+
+def supernet_vs_standalone(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The retrained trials of a one-shot run: ``points`` (trial id, architecture, supernet
+    and stand-alone val top-1) and their rank agreement (:func:`kendall_tau`)."""
+    points = [{"trial_id": t["trial_id"], "arch_summary": t.get("arch_summary", ""),
+               "supernet": float(t["metrics"][SUPERNET_METRIC]),
+               "standalone": float(t["metrics"]["val_top1"])}
+              for t in trained_trials(trials) if t["metrics"].get(SUPERNET_METRIC) is not None]
+    agreement = kendall_tau([p["supernet"] for p in points], [p["standalone"] for p in points])
+    return {"points": points, **agreement}

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from bnas.files import REPORT_DIR, REPORT_FILE
-from bnas.report.analysis import trained_trials
+from bnas.report.analysis import read_candidates, trained_trials
 from bnas.report.importance import Importance, fanova_importances
 from bnas.report.markdown import render_report
 from bnas.report.study import load_run_study, trial_numbers
@@ -18,6 +18,7 @@ FIGURES = {
     "best_so_far": "best_so_far.png",
     "block_thresholds": "block_thresholds.png",
     "importance": "importance.png",
+    "supernet_vs_standalone": "supernet_vs_standalone.png",
 }
 
 
@@ -54,20 +55,32 @@ def _draw(
     trials = [{**t, "number": numbers.get(str(t.get("trial_id")), t.get("number"))}
               for t in summary["trials"]]
     has_trained = bool(trained_trials(trials))
+    # A one-shot run's search is its candidates (scored with inherited weights): progress and
+    # per-block figures draw them; its trials are the few candidates retrained stand-alone.
+    oneshot = summary.get("oneshot")
+    searched, unit = trials, "trial"
+    if oneshot is not None and (run_dir / oneshot["candidates_file"]).is_file():
+        searched, unit = read_candidates(run_dir / oneshot["candidates_file"]), "candidate"
 
     figures: dict[str, dict[str, Any] | None] = dict.fromkeys(FIGURES)
     if has_trained:
         best_id = (summary.get("best") or {}).get("trial_id")
         figures["accuracy_vs_ops"] = plots.plot_accuracy_vs_ops(
             trials, out_dir / FIGURES["accuracy_vs_ops"], best_id=best_id)
-        figures["best_so_far"] = plots.plot_best_so_far(trials, out_dir / FIGURES["best_so_far"])
+    if trained_trials(searched):
+        figures["best_so_far"] = plots.plot_best_so_far(
+            searched, out_dir / FIGURES["best_so_far"], unit=unit)
         figures["block_thresholds"] = plots.plot_block_thresholds(
-            trials, out_dir / FIGURES["block_thresholds"])
+            searched, out_dir / FIGURES["block_thresholds"], unit=unit)
+    if oneshot is not None and has_trained:
+        figures["supernet_vs_standalone"] = plots.plot_supernet_vs_standalone(
+            trials, out_dir / FIGURES["supernet_vs_standalone"])
     importance = (fanova_importances(loaded.study, summary) if loaded.study is not None
                   else Importance(note=loaded.note))
     if importance.ok:
         figures["importance"] = plots.plot_importance(importance.values,
                                                       out_dir / FIGURES["importance"])
+    ordered = bool(numbers) or unit == "candidate"  # candidates are numbered by the search
     markdown = render_report({**summary, "trials": trials}, str(run_dir), figures, importance,
-                             ordered_by_study=bool(numbers))
+                             ordered_by_study=ordered)
     return figures, importance, markdown

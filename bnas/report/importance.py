@@ -87,6 +87,8 @@ def fanova_importances(study: Any, summary: dict[str, Any] | None = None,
     result.values = get_param_importances(
         filtered, evaluator=FanovaImportanceEvaluator(seed=seed), params=varying,
         target=target)
+    told = ("with inherited supernet weights, the candidate search's score"
+            if (summary or {}).get("oneshot") else "last reported value")
     result.note = (f"fANOVA over {len(usable)} completed feasible trials{excluded} of study "
-                   f"{name!r}, target {objective} (last reported value)")
+                   f"{name!r}, target {objective} ({told})")
     return result

@@ -76,6 +76,10 @@ def render_report(
     else:
         lines += ["**No trial finished training**; the trial table lists the errors.", ""]
 
+    oneshot = summary.get("oneshot")
+    if oneshot is not None:
+        lines += _oneshot_section(oneshot, figures.get("supernet_vs_standalone"))
+
     accuracy = figures.get("accuracy_vs_ops")
     lines += ["## Accuracy vs OPs", ""]
     lines += _figure("accuracy vs OPs", accuracy, "no trained trial to plot")
@@ -91,30 +95,45 @@ def render_report(
     progress = figures.get("best_so_far")
     lines += ["## Search progress", ""]
     lines += _figure("best so far", progress, "no trained trial to plot")
-    order = ("Optuna's trial number, i.e. the order in which the sampler suggested the trials"
-             if ordered_by_study else
-             "the order of summary.json (no Optuna study to number the trials by)")
-    lines += [
-        f"Trial number = {order}. With several trials in flight a later trial can finish "
-        "first, so this is the sampler's view: how many suggestions it took to find each "
-        "improvement. Ticks on the x axis: trials that did not train (failed, over budget).",
-        "",
-    ]
+    if oneshot is not None:
+        lines += [
+            "The candidate search on the supernet: every candidate the sampler proposed, in "
+            "the order it proposed them, with its val top-1 on inherited weights (BatchNorm "
+            "recalibrated). Ticks on the x axis: candidates over budget, never scored.",
+            "",
+        ]
+    else:
+        order = ("Optuna's trial number, i.e. the order in which the sampler suggested the "
+                 "trials" if ordered_by_study else
+                 "the order of summary.json (no Optuna study to number the trials by)")
+        lines += [
+            f"Trial number = {order}. With several trials in flight a later trial can finish "
+            "first, so this is the sampler's view: how many suggestions it took to find each "
+            "improvement. Ticks on the x axis: trials that did not train (failed, over "
+            "budget).",
+            "",
+        ]
 
     blocks = figures.get("block_thresholds")
     lines += ["## Which blocks want DySign", ""]
     lines += _figure("static vs dynamic per block", blocks, "no trained trial to compare")
     if blocks and blocks["rows"]:
         budget = blocks["epochs"]
+        if oneshot is not None:
+            accuracy_text = ("each candidate's val top-1 with inherited supernet weights (every "
+                             "scored candidate of the search, not the retrained ones).")
+        elif budget:
+            accuracy_text = (f"each trial's best val top-1 within its first "
+                             f"{_plural(budget, 'epoch')} (the fewest any trained trial ran, so "
+                             "ASHA-stopped and completed trials compare at equal budget).")
+        else:
+            accuracy_text = "each trial's val top-1."
+        unit = "candidates" if oneshot is not None else "trials"
         lines += [
-            "Per block, the trials with a static threshold (RSign) at every site against those "
-            "with DySign at any site there. Accuracy: "
-            + (f"each trial's best val top-1 within its first {_plural(budget, 'epoch')} (the "
-               "fewest any "
-               "trained trial ran, so ASHA-stopped and completed trials compare at equal "
-               "budget)." if budget else "each trial's val top-1.")
+            f"Per block, the {unit} with a static threshold (RSign) at every site against those "
+            "with DySign at any site there. Accuracy: " + accuracy_text
             + " Δ = mean(dynamic) − mean(static); a block whose Δ stays positive across "
-            "seeds wants DySign. Few trials per group make these means noisy: read n.",
+            f"seeds wants DySign. Few {unit} per group make these means noisy: read n.",
             "",
             "| block | static n | static mean ± sd (%) | dynamic n | dynamic mean ± sd (%) "
             "| Δ (pt) |",
@@ -177,3 +196,47 @@ def render_report(
         "",
     ]
     return "\n".join(lines)
+
+
+def _oneshot_section(oneshot: dict[str, Any], figure: dict[str, Any] | None) -> list[str]:
+    """Phase costs of a one-shot search and how its supernet ranked the retrained candidates."""
+    phases = oneshot.get("phases") or {}
+    total_epochs = sum(p["candidate_epochs"] for p in phases.values())
+    total_seconds = sum(p["seconds"] for p in phases.values())
+    standalone = oneshot.get("standalone_epochs") or 0
+    lines = [
+        "## One-shot search",
+        "",
+        f"A weight-sharing supernet trained once; {oneshot['candidates_scored']} candidates were "
+        f"scored with its weights ({oneshot['candidates_over_budget']} over budget, never "
+        f"scored; all in `{oneshot['candidates_file']}`); the "
+        + ("Pareto front" if oneshot["retrain"] == "pareto" else "best")
+        + " were retrained stand-alone"
+        + (", warm-started from the supernet" if oneshot.get("warm_start") else " from scratch")
+        + ": they are this run's trials. One candidate-epoch is one candidate's forward and "
+        "backward pass over the training data; scoring (forward passes only) is counted as if "
+        "it were forward and backward, an upper bound.",
+        "",
+        "| phase | candidate-epochs | wall time (s) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {p['candidate_epochs']:.1f} | {p['seconds']:.0f} |"
+              for name, p in phases.items()]
+    lines.append(f"| **total** | **{total_epochs:.1f}** | **{total_seconds:.0f}** |")
+    if standalone:
+        lines += ["", f"Total = {total_epochs / standalone:.2f} × one stand-alone training "
+                      f"({standalone} epochs)."]
+    lines.append("")
+    if figure is not None:
+        tau = figure["tau"]
+        lines += _figure("supernet vs stand-alone accuracy", figure)
+        lines += [
+            "Each retrained candidate's val top-1 with inherited supernet weights against its "
+            "stand-alone val top-1; Kendall's τ = "
+            + ("n/a" if tau != tau else f"{tau:+.2f} (p {figure['p']:.2g})")
+            + f" over n = {figure['n']}. τ near 1: the supernet ranks candidates as "
+            "stand-alone training does; near 0: its ranking is noise. With a handful of "
+            "points τ says little (read p).",
+            "",
+        ]
+    return lines

@@ -19,6 +19,7 @@ from bnas.report.analysis import (
     best_so_far,
     block_threshold_stats,
     pareto_ids,
+    supernet_vs_standalone,
     trained_trials,
 )
 
@@ -96,12 +97,14 @@ def plot_accuracy_vs_ops(
             "best": best["trial_id"] if best else None}
 
 
-def plot_best_so_far(trials: list[dict[str, Any]], path: str | Path) -> dict[str, Any]:
+def plot_best_so_far(trials: list[dict[str, Any]], path: str | Path, *,
+                     unit: str = "trial") -> dict[str, Any]:
     """val top-1 per trial (dots) and the best so far (step line) against the trial number.
 
     Trial number = the order Optuna suggested the trials (see :mod:`bnas.report.analysis`);
-    untrained trials (failed, over budget) are ticks on the x axis. Returns the ``rows`` of
-    :func:`bnas.report.analysis.best_so_far`.
+    untrained trials (failed, over budget) are ticks on the x axis. ``unit``: what the points
+    are (``trial``, or ``candidate`` for a one-shot search's candidates). Returns the ``rows``
+    of :func:`bnas.report.analysis.best_so_far`.
     """
     rows = best_so_far(trials)
     trained = [r for r in rows if r["val_top1"] is not None]
@@ -109,7 +112,8 @@ def plot_best_so_far(trials: list[dict[str, Any]], path: str | Path) -> dict[str
     figure, ax = _figure()
     if trained:
         ax.scatter([r["number"] for r in trained], [100 * r["val_top1"] for r in trained],
-                   s=24, color=COLORS["muted"], zorder=3, label="trial val top-1")
+                   s=24 if len(trained) < 200 else 6, color=COLORS["muted"], zorder=3,
+                   label=f"{unit} val top-1")
         curve = [r for r in rows if r["best"] is not None]
         ax.step([r["number"] for r in curve], [100 * r["best"] for r in curve], where="post",
                 color=COLORS["front"], linewidth=1.6, zorder=4, label="best so far")
@@ -120,8 +124,8 @@ def plot_best_so_far(trials: list[dict[str, Any]], path: str | Path) -> dict[str
     if not trained:
         ax.text(0.5, 0.5, "no trained trials", ha="center", va="center",
                 transform=ax.transAxes, color=COLORS["muted"])
-    ax.set_xlabel("trial number (order of suggestion)")
-    ax.set_ylabel("val top-1 (%)")
+    ax.set_xlabel(f"{unit} number (order of suggestion)")
+    ax.set_ylabel("val top-1 (%)" if unit == "trial" else "val top-1, inherited weights (%)")
     ax.set_title("Search progress")
     ax.set_xlim(0.5, max(len(rows), 1) + 0.5)
     ax.grid(True, alpha=0.3)
@@ -131,7 +135,8 @@ def plot_best_so_far(trials: list[dict[str, Any]], path: str | Path) -> dict[str
     return {"path": Path(path), "rows": rows}
 
 
-def plot_block_thresholds(trials: list[dict[str, Any]], path: str | Path) -> dict[str, Any]:
+def plot_block_thresholds(trials: list[dict[str, Any]], path: str | Path, *,
+                          unit: str = "trial") -> dict[str, Any]:
     """Per block: trials' accuracy with a static vs a dynamic threshold there.
 
     Dots are trials (spread horizontally by a fixed jitter), bars the mean ± sample sd.
@@ -152,9 +157,9 @@ def plot_block_thresholds(trials: list[dict[str, Any]], path: str | Path) -> dic
         for row in (r for r in rows if r["group"] == group and r["n"]):
             x = row["block"] + offsets[group]
             spread = jitter.uniform(-0.06, 0.06, size=row["n"])
-            ax.scatter(x + spread, [100 * v for v in row["values"]], s=14, alpha=0.6,
-                       color=COLORS[group], zorder=3,
-                       label=None if labelled else f"{group} (trials)")
+            ax.scatter(x + spread, [100 * v for v in row["values"]],
+                       s=14 if row["n"] < 200 else 4, alpha=0.6, color=COLORS[group], zorder=3,
+                       label=None if labelled else f"{group} ({unit}s)")
             ax.errorbar([x], [100 * row["mean"]],
                         yerr=[[100 * (row["sd"] or 0.0)], [100 * (row["sd"] or 0.0)]],
                         fmt="_", markersize=18, capsize=4, color="black", zorder=4,
@@ -171,7 +176,9 @@ def plot_block_thresholds(trials: list[dict[str, Any]], path: str | Path) -> dic
                 transform=ax.transAxes, color=COLORS["muted"])
     budget = stats["epochs"]
     ax.set_xlabel("block")
-    if budget:
+    if unit != "trial":
+        ax.set_ylabel("val top-1, inherited weights (%)")
+    elif budget:
         ax.set_ylabel(f"val top-1 (%), best of first {budget} epoch" + ("s" if budget > 1 else ""))
     else:
         ax.set_ylabel("val top-1 (%)")
@@ -192,3 +199,29 @@ def plot_importance(importances: dict[str, float], path: str | Path) -> dict[str
     ax.grid(True, axis="x", alpha=0.3)
     _save(figure, path)
     return {"path": Path(path), "importances": dict(reversed(items))}
+
+
+def plot_supernet_vs_standalone(trials: list[dict[str, Any]], path: str | Path) -> dict[str, Any]:
+    """A one-shot run's retrained candidates: val top-1 with inherited supernet weights (x)
+    against stand-alone val top-1 (y), Kendall's τ of the two rankings in the title. Returns
+    :func:`bnas.report.analysis.supernet_vs_standalone`'s points and τ."""
+    data = supernet_vs_standalone(trials)
+    points = data["points"]
+    figure, ax = _figure()
+    if points:
+        ax.scatter([100 * p["supernet"] for p in points], [100 * p["standalone"] for p in points],
+                   s=40, zorder=3, color=COLORS["point"])
+        for p in points:
+            ax.annotate(p["arch_summary"], (100 * p["supernet"], 100 * p["standalone"]),
+                        fontsize=6, xytext=(4, 3), textcoords="offset points")
+        ax.margins(x=0.25, y=0.15)  # room for the labels
+    else:
+        ax.text(0.5, 0.5, "no retrained candidate", ha="center", va="center",
+                transform=ax.transAxes, color=COLORS["muted"])
+    tau = "n/a" if data["tau"] != data["tau"] else f"{data['tau']:+.2f} (p {data['p']:.2g})"
+    ax.set_title(f"Supernet vs stand-alone accuracy: Kendall τ {tau}, n = {data['n']}")
+    ax.set_xlabel("val top-1 with inherited supernet weights (%)")
+    ax.set_ylabel("val top-1 trained stand-alone (%)")
+    ax.grid(True, alpha=0.3)
+    _save(figure, path)
+    return {"path": Path(path), **data}

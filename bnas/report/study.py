@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bnas.files import STUDY_FILE
+from bnas.files import STUDY_FILE, STUDY_JOURNAL_FILE
 
 
 @dataclass
@@ -26,25 +26,33 @@ class RunStudy:
 
 
 def load_run_study(run_dir: str | Path, summary: dict[str, Any] | None = None) -> RunStudy:
-    """Open ``sqlite:///RUN_DIR/study.db``: the study named like the run (or its only one)."""
+    """Open ``sqlite:///RUN_DIR/study.db``, or the Optuna journal ``RUN_DIR/study.journal`` of
+    a one-shot search: the study named like the run (or its only one)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = Path(run_dir)
     path = run_dir / STUDY_FILE
-    if not path.is_file():
+    journal = run_dir / STUDY_JOURNAL_FILE
+    if not path.is_file() and not journal.is_file():
         return RunStudy(note=f"no {STUDY_FILE} in the run directory")
-    storage = f"sqlite:///{path}"
     try:
+        if path.is_file():
+            storage: Any = f"sqlite:///{path}"
+        else:
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            path, storage = journal, JournalStorage(JournalFileBackend(str(journal)))
         names = optuna.study.get_all_study_names(storage)
         preferred = [run_dir.name, str((summary or {}).get("name"))]
         name = next((n for n in preferred if n in names), names[0] if len(names) == 1 else None)
         if name is None:
-            return RunStudy(note=f"{STUDY_FILE} holds {len(names)} studies "
+            return RunStudy(note=f"{path.name} holds {len(names)} studies "
                                  f"({', '.join(names) or 'none'}), none named {run_dir.name}")
         return RunStudy(optuna.load_study(study_name=name, storage=storage), name)
     except Exception as error:  # sqlalchemy / optuna errors on a damaged file
-        return RunStudy(note=f"cannot read {STUDY_FILE} ({type(error).__name__})")
+        return RunStudy(note=f"cannot read {path.name} ({type(error).__name__})")
 
 
 def trial_numbers(study: Any, trials: list[dict[str, Any]]) -> dict[str, int]:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 from bnas.errors import BnasError
+from bnas.search.shutdown import StopSignals, reap, session_processes
 
 LOCAL_NODE_IP = "127.0.0.1"
 # Tiny tensors travel through the object store; Ray's default claims ~30 % of RAM.
@@ -32,12 +35,18 @@ def _ray_environment(local: bool) -> Iterator[None]:
         "RAY_AIR_NEW_OUTPUT": "0",
         # Tiny trials checkpoint every few seconds; Ray would warn at each experiment snapshot.
         "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+        # A retried trial gets one progress line, a failed one its reason in summary.json; Tune
+        # would print each trial's traceback as well.
+        "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
     }
     if local:  # keeps the embedded cluster on 127.0.0.1 (see the module docstring)
         settings["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    previous = {name: os.environ.get(name) for name in settings}
+    # bnas handles SIGINT itself, as it does SIGTERM (bnas.search.shutdown): not a user's choice
+    forced = {"TUNE_DISABLE_SIGINT_HANDLER": "1"}
+    previous = {name: os.environ.get(name) for name in {**settings, **forced}}
     for name, value in settings.items():
         os.environ.setdefault(name, value)
+    os.environ.update(forced)
     try:
         yield
     finally:
@@ -49,39 +58,103 @@ def _ray_environment(local: bool) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def ray_session(address: str | None = None, num_cpus: int | None = None) -> Iterator[None]:
+def ray_session(
+    address: str | None = None, num_cpus: int | None = None, signals: StopSignals | None = None
+) -> Iterator[None]:
     """Start an embedded loopback cluster (``address=None``) or join ``address``.
 
-    An embedded cluster is shut down on exit; a joined one is left running (it is not ours).
+    An embedded cluster is shut down on exit, every process of it ended and its temporary
+    files removed (its logs stay in Ray's session folder); a joined one is left running (it
+    is not ours). ``signals``: a SIGINT/SIGTERM during the shutdown waits until it is done.
     """
     with _ray_environment(local=address is None):
-        yield from _connected(address, num_cpus)
+        yield from _connected(address, num_cpus, signals or StopSignals())
 
 
-def _connected(address: str | None, num_cpus: int | None) -> Iterator[None]:
+def _connected(address: str | None, num_cpus: int | None, signals: StopSignals) -> Iterator[None]:
     import ray
 
     if ray.is_initialized():  # a caller (e.g. a notebook) already connected: use that
         yield
         return
     kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-    if address is None:
-        ray.init(
-            address="local",  # always a new embedded cluster, never one found on the machine
-            _node_ip_address=LOCAL_NODE_IP,
-            num_cpus=num_cpus,
-            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-            **kwargs,
-        )
-    else:
-        try:
-            ray.init(address=address, **kwargs)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise BnasError(
-                f"--address {address}: cannot join the Ray cluster ({first_line})"
-            ) from None
+    session_dir = None
+    with signals.held():  # a signal during start-up is acted on once there is a cluster to stop
+        if address is None:
+            context = ray.init(
+                address="local",  # always a new embedded cluster, never one found on the machine
+                _node_ip_address=LOCAL_NODE_IP,
+                num_cpus=num_cpus,
+                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                **kwargs,
+            )
+            session_dir = context.address_info["session_dir"]
+        else:
+            try:
+                ray.init(address=address, **kwargs)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise BnasError(
+                    f"--address {address}: cannot join the Ray cluster ({first_line})"
+                ) from None
     try:
+        signals.install()
+        signals.raise_if_received()
         yield
     finally:
-        ray.shutdown()
+        with signals.held():
+            if session_dir is None:
+                ray.shutdown()
+            else:
+                _shut_down_embedded(session_dir)
+
+
+def _shut_down_embedded(session_dir: str) -> None:
+    """``ray.shutdown()``, then make sure: no process of the cluster is left (one stuck in a
+    long step is killed after a grace period), and the trials' working folders and Tune's
+    staging copies (``artifacts/`` of the session folder, which is this cluster's alone) are
+    removed."""
+    import ray
+
+    processes = session_processes(session_dir)
+    ray.shutdown()
+    reap(processes)
+    shutil.rmtree(Path(session_dir) / "artifacts", ignore_errors=True)
+
+
+# How long a search on a joined cluster waits for a node that can hold one trial (an
+# autoscaling cluster may still be adding it) before it gives up with exit 2.
+CLUSTER_WAIT_SECONDS = float(os.environ.get("BNAS_CLUSTER_WAIT_SECONDS", "60"))
+
+
+def wait_for_a_node(per_trial: dict[str, float], address: str,
+                    timeout_s: float = CLUSTER_WAIT_SECONDS) -> None:
+    """Return once a live node of the joined cluster has the CPUs and GPUs of one trial; a
+    BnasError after ``timeout_s`` when none does (Ray would leave every trial pending)."""
+    import time
+
+    import ray
+
+    per_trial = {key: need for key, need in per_trial.items() if need > 0}
+    deadline = time.monotonic() + timeout_s
+    announced = False
+    while True:
+        nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+        if any(all(node.get(key.upper(), 0.0) >= need for key, need in per_trial.items())
+               for node in nodes):
+            return
+        largest = max(nodes, key=lambda node: node.get("CPU", 0.0), default={})
+        have = ", ".join(f"{largest.get(key.upper(), 0.0):g} {key.upper()}"
+                         for key in per_trial)
+        want = ", ".join(f"{need:g} {key.upper()}" for key, need in per_trial.items())
+        if time.monotonic() >= deadline:
+            raise BnasError(
+                f"--address {address}: no node of the cluster has what one trial asks for "
+                f"({want}; the largest has {have}) after waiting {timeout_s:g} s: lower "
+                "search.resources_per_trial or add such a node"
+            )
+        if not announced:
+            print(f"waiting up to {timeout_s:g} s for a node with {want} (the largest has "
+                  f"{have})", flush=True)
+            announced = True
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -28,22 +29,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bnas.errors import BnasError
+    from bnas.search.run_dir import check_resume_trust, check_run_name
     from bnas.space import load_space
 
+    if args.name is not None:
+        check_run_name(args.name)
     space = load_space(args.space, overrides=args.overrides)
     name = args.name or space.name
     run_dir = Path(args.storage).resolve() / name
     from bnas.files import SPACE_FILE
     from bnas.search.controller import load_run_space, print_outcome, run_search
+    from bnas.search.shutdown import SearchInterrupted
 
     if args.resume:
         if args.overrides:
             raise BnasError("--resume continues a run as it was started: drop --set")
         if not (run_dir / SPACE_FILE).is_file():
             raise BnasError(f"--resume: no run to resume at {run_dir}")
+        check_resume_trust(run_dir)  # before reading anything of it
         space = load_run_space(run_dir)  # the space (and --set values) the run started with
-    summary = run_search(
-        space, name=name, storage=args.storage, address=args.address, resume=args.resume
-    )
+    try:
+        summary = run_search(
+            space, name=name, storage=args.storage, address=args.address, resume=args.resume
+        )
+    except SearchInterrupted as interrupted:
+        again = "" if not (run_dir / SPACE_FILE).is_file() else (
+            f"; continue it: bnas search {args.space} --name {name} --storage {args.storage} "
+            "--resume")
+        print(f"bnas: search interrupted by {interrupted.signal_name}{again}", file=sys.stderr)
+        return interrupted.exit_code
     print_outcome(summary, run_dir)
     return 0

@@ -13,14 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bnas.costs import COST_KEYS
 from bnas.run_record import RunRecord, json_value
+from bnas.search.trainable import COST_KEY, FAILURE_KEY, FEASIBLE_KEY, INIT_WEIGHTS_KEY
 
 # Config entries the controller adds beside the sampled parameters.
-_NOT_SAMPLED = {"cost", "feasible", "arch", "arch_id", "optuna_number"}
-COST_KEYS = (
-    "ops", "bops", "flops", "params_binary", "params_real", "size_mib",
-    "generator_flops", "generator_params", "generator_size_mib",
-)
+_NOT_SAMPLED = {COST_KEY, FEASIBLE_KEY, "arch", "arch_id", "optuna_number", INIT_WEIGHTS_KEY}
 EPOCH_KEYS = (
     "epoch", "step", "train_loss", "val_loss", "val_top1", "val_top5", "epoch_seconds",
     "images_per_second", "lr",
@@ -28,15 +26,17 @@ EPOCH_KEYS = (
 
 
 def _history(result: Any) -> list[dict[str, Any]]:
+    """One row per trained epoch; a retried trial that reported an epoch twice keeps the last."""
     frame = result.metrics_dataframe
     if frame is None or frame.empty or "val_top1" not in frame:
         return []
     columns = [key for key in EPOCH_KEYS if key in frame.columns]
-    return [
-        {key: json_value(row[key]) for key in columns}
+    epochs = {
+        row["epoch"]: {key: json_value(row[key]) for key in columns}
         for _, row in frame.iterrows()
         if row.get("feasible", True) is not False and not _is_missing(row.get("epoch"))
-    ]
+    }
+    return [epochs[epoch] for epoch in sorted(epochs)]
 
 
 def _is_missing(value: Any) -> bool:
@@ -58,7 +58,7 @@ def _best_epoch(history: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _status(result: Any, last: dict[str, Any], epochs_run: int, max_epochs: int) -> str:
-    if result.error is not None:
+    if result.error is not None or last.get(FAILURE_KEY):
         return "failed"
     if last.get("feasible") is False:
         return "infeasible"
@@ -76,13 +76,36 @@ def _error_line(error: BaseException | None) -> str | None:
     return lines[-1] if lines else type(error).__name__
 
 
-def summarize(results: Any, space: Any, run_dir: Path, threads: int) -> dict[str, Any]:
-    """Turn Ray Tune's ResultGrid into the summary dict (see module docstring).
+def worker_failures(run_dir: Path) -> dict[str, int]:
+    """``{trial folder name: times its worker or node was lost}``, as Ray Tune counted them in
+    the run's experiment state (a trial that failed by itself is not counted: see
+    :mod:`bnas.search.trainable`)."""
+    from ray.tune import ExperimentAnalysis
+
+    analysis = ExperimentAnalysis(str(run_dir))
+    return {Path(trial.path).name: trial.num_failures for trial in analysis.trials}
+
+
+def summarize(
+    results: Any, space: Any, run_dir: Path, threads: int,
+    failures: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Turn Ray Tune's ResultGrid into the summary dict (see module docstring)."""
+    return build_summary(space, trial_records(results, space, run_dir, threads, failures))
+
+
+def trial_records(
+    results: Any, space: Any, run_dir: Path, threads: int,
+    failures: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """Ray Tune's ResultGrid as run-record trials, in Optuna's order (see module docstring).
 
     ``threads`` is what each trial trained with: with it, a trial's ``config.train`` repeats
-    the trial exactly (CPU results depend on the thread count).
+    the trial exactly (CPU results depend on the thread count). ``failures``
+    (:func:`worker_failures`) gives each trial's ``retries``.
     """
     max_epochs = space.epochs
+    failures = failures or {}
     trials = []
     for result in results:
         config = _trial_config(result)
@@ -100,6 +123,7 @@ def summarize(results: Any, space: Any, run_dir: Path, threads: int) -> dict[str
         if result.checkpoint is not None:
             checkpoint = os.path.relpath(result.checkpoint.path, run_dir)
         train = {**space.train_settings(config), "threads": threads}
+        lost = failures.get(Path(result.path).name, 0)
         trials.append(
             {
                 "trial_id": last.get("trial_id") or Path(result.path).name,
@@ -117,20 +141,24 @@ def summarize(results: Any, space: Any, run_dir: Path, threads: int) -> dict[str
                 "history": history,
                 "epochs_run": len(history),
                 "status": _status(result, last, len(history), max_epochs),
-                "error": _error_line(result.error),
+                "error": last.get(FAILURE_KEY) or _error_line(result.error),
                 "node_ip": last.get("node_ip"),
                 "checkpoint": checkpoint,
                 "path": os.path.relpath(result.path, run_dir),
+                # the last loss of a trial that failed with an error was not retried
+                "retries": max(0, lost - (result.error is not None)),
             }
         )
     trials.sort(key=lambda trial: (trial["number"] is None, trial["number"], trial["path"]))
-    return build_summary(space, trials)
+    return trials
 
 
-def build_summary(space: Any, trials: list[dict[str, Any]]) -> dict[str, Any]:
-    """The run record of ``trials`` as plain data (best per objective, best, Pareto set)."""
+def build_summary(space: Any, trials: list[dict[str, Any]],
+                  oneshot: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run record of ``trials`` as plain data (best per objective, best, Pareto set; the
+    :class:`~bnas.run_record.OneShotRecord` of a one-shot search)."""
     objectives = dict(space.search.objectives)
-    return RunRecord.from_trials(space.name, objectives, trials).to_dict()
+    return RunRecord.from_trials(space.name, objectives, trials, oneshot=oneshot).to_dict()
 
 
 def write_summary(summary: dict[str, Any], run_dir: Path) -> Path:

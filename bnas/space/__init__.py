@@ -23,9 +23,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bnas.errors import BnasError, LocatedError, describe_location, explain
+from bnas.errors import BnasError, LocatedError, explain
 from bnas.reading import YamlProblem, load_yaml, read_text
-from bnas.space.schema import SearchSpace
+from bnas.space.schema import SearchSpace, locate
 
 __all__ = ["SearchSpace", "load_space", "parse_space"]
 
@@ -72,11 +72,9 @@ def parse_space(
         space = SearchSpace.model_validate(data)
     except ValidationError as error:
         loc, message = explain(error, SearchSpace)
-        raise BnasError(f"{located.where(loc)} {describe_location(loc)}: {message}") from None
+        raise BnasError(locate(loc, message, located, overrides)) from None
     except LocatedError as error:
-        raise BnasError(
-            f"{located.where(error.loc)} {describe_location(error.loc)}: {error.detail}"
-        ) from None
+        raise BnasError(locate(error.loc, error.detail, located, overrides)) from None
     space._source_text = text
     space._source = source
     space._overrides = list(overrides)

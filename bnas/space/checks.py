@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bnas.backbones import BACKBONES
+from bnas.costs import COST_KEYS
 from bnas.datasets import dataset_facts, fit_to_data
 from bnas.errors import Loc, LocatedError
 from bnas.space.sections import (
@@ -25,8 +26,8 @@ from bnas.train_config import TrainConfig
 if TYPE_CHECKING:
     from bnas.space.schema import SearchSpace
 
-# Costs bnas.profile knows before training (fixed per architecture: objectives, never ASHA's).
-COST_METRICS = ("ops", "bops", "flops", "size_mib", "params")
+# What scoring a candidate with inherited weights measures (bnas.supernet.evaluate_candidate).
+ONESHOT_METRICS = ("val_top1", "val_top5", "val_loss")
 
 
 def check_backbone_and_data(space: SearchSpace) -> None:
@@ -66,7 +67,11 @@ def check_backbone_and_data(space: SearchSpace) -> None:
 
 def check_strategy(space: SearchSpace) -> None:
     """``supernet:`` / ``evaluate:`` belong to a one-shot search, ``num_samples`` to a
-    multi-trial one; a one-shot search gets both sections filled with their defaults."""
+    multi-trial one; a one-shot search gets both sections filled with their defaults.
+
+    A one-shot search searches architectures only (the supernet and every retrained
+    candidate train with one recipe, sampled settings at their central value), and its
+    objectives are what a candidate's inherited-weight scoring measures, plus costs."""
     search = space.search
     if search.strategy == "multitrial":
         for key in ("supernet", "evaluate"):
@@ -80,6 +85,14 @@ def check_strategy(space: SearchSpace) -> None:
             "a one-shot search trains one supernet: set search.evaluate.candidates (how many "
             "to score) and search.evaluate.top_k (how many to retrain) instead",
         )
+    for metric in search.objectives:
+        if metric not in ONESHOT_METRICS + COST_KEYS:
+            raise LocatedError(
+                ("search", "objectives", metric),
+                f"a one-shot search scores candidates on the validation split with inherited "
+                f"weights: {metric!r} is not measured there; valid: "
+                f"{', '.join(ONESHOT_METRICS + COST_KEYS)}",
+            )
     supernet = search.supernet = search.supernet or SupernetSettings()
     search.evaluate = search.evaluate or EvaluateSettings()
     if supernet.sampling == "sandwich" and supernet.candidates_per_step < 2:
@@ -108,7 +121,7 @@ def check_search(space: SearchSpace) -> None:
     check_strategy(space)
     search = space.search
     objectives = search.objectives
-    known = EPOCH_METRICS + COST_METRICS
+    known = EPOCH_METRICS + COST_KEYS
     for metric in objectives:
         if metric not in known:
             raise LocatedError(
@@ -161,7 +174,10 @@ def check_search(space: SearchSpace) -> None:
                 f"{asha.grace_period} exceeds train.epochs ({epochs}): ASHA would never stop "
                 "a trial",
             )
-    if search.algorithm == "grid":
+    if search.algorithm == "grid" and search.strategy == "oneshot":
+        # the grid is what the supernet's search scores: every architecture at most once
+        search.evaluate.candidates = min(search.evaluate.candidates, space.size())
+    elif search.algorithm == "grid":
         for key, dist in space.train.sampled.items():
             if not dist.is_discrete:
                 raise LocatedError(
@@ -170,9 +186,7 @@ def check_search(space: SearchSpace) -> None:
                     "{choice: [...]} or {int: [lo, hi]}",
                 )
         points = space.size() * (space.hyperparameter_combinations() or 1)
-        if search.strategy == "oneshot":  # the grid is what the supernet's search scores
-            search.evaluate.candidates = min(search.evaluate.candidates, points)
-        elif search.num_samples is None:
+        if search.num_samples is None:
             search.num_samples = points
         elif search.num_samples > points:
             raise LocatedError(

@@ -1,19 +1,19 @@
 """``bnas validate SPACE.yaml``: check a search space, print its size and its OPs range.
 
-Exit 0 when the file is valid, 2 (one ``bnas: error: file:line path: ...`` line) when not.
-Nothing is written. The check itself needs no torch; the cost range (the cheapest and the
-most expensive candidate, profiled with :func:`bnas.profile.profile_architecture`) does, and
-``--no-ops`` skips it. A budget (``search.constraints``) that even the cheapest candidate
-exceeds is an error: the search could not train anything. Only the standard library is
-imported at module level.
+Exit 0 when a search of the space could run here, 2 (one ``bnas: error: file:line path: ...``
+line) when not: the file, then the same preflight ``bnas search`` runs before it starts
+(:mod:`bnas.space.preflight`: data, teacher, device, budgets, this machine's CPUs, GPUs and
+memory), so the two commands agree. Nothing is written. The cost range (the cheapest and the
+most expensive candidate, profiled with :func:`bnas.profile.profile_architecture`) is printed
+unless ``--no-ops``. Only the standard library is imported at module level.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bnas.costs import CONSTRAINTS, excess
 from bnas.errors import BnasError
 
 if TYPE_CHECKING:
@@ -32,14 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bnas.space import load_space
+    from bnas.space.preflight import describe_memory, preflight
 
     space = load_space(args.space)
+    preflight(space)
     print(f"{args.space}: valid")
     for label, text in describe(space):
         print(f"  {label:<13} {text}")
     if not args.no_ops:
         for label, text in cost_range(space):
             print(f"  {label:<13} {text}")
+        print(f"  {'memory':<13} {describe_memory(space)}")
     for note in notes(space):
         print(f"  note: {note}")
     return 0
@@ -162,6 +165,7 @@ def oneshot_plan(space: SearchSpace, objectives: str, stopping: str,
 def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
     """OPs and size of the cheapest and the most expensive candidate; budgets checked."""
     from bnas.profile import profile_architecture
+    from bnas.space.preflight import check_budgets
 
     cheap_arch, dear_arch = space.extremes()
     try:
@@ -179,13 +183,12 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
         ("size", f"{cheap.size_mib:.3f} .. {dear.size_mib:.3f} MiB "
                  f"(generators up to {dear.generator_size_mib:.3f} MiB)"),
     ]
-    constraints = space.search.constraints
-    budgets = constraints.as_dict()
+    budgets = space.search.constraints.as_dict()
     if budgets:
-        too_dear = constraints.violations(cheap)
-        if too_dear:
-            _fail_constraint(space, too_dear[0])
-        over = constraints.violations(dear)
+        check_budgets(space)
+        over = [f"{CONSTRAINTS[name]} {getattr(dear, CONSTRAINTS[name]):.4g} > {name} "
+                f"{budgets[name]:.4g}" for name, value in excess(dear, budgets).items()
+                if value > 0]
         rows.append((
             "constraints",
             ", ".join(f"{key} {value:g}" for key, value in budgets.items())
@@ -193,18 +196,6 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
                "not trained" if over else ": every candidate fits"),
         ))
     return rows
-
-
-def _fail_constraint(space: SearchSpace, problem: str) -> None:
-    from bnas.reading import load_yaml
-
-    key = problem.split(" > ")[1].split()[0]
-    loc = ("search", "constraints", key)
-    where = load_yaml(space.source_text, space.source).where(loc)
-    raise BnasError(
-        f"{where} search.constraints.{key}: even the cheapest candidate is over budget "
-        f"({problem}): no candidate could be trained"
-    )
 
 
 def _ops(value: float) -> str:
@@ -215,11 +206,8 @@ def _ops(value: float) -> str:
 
 
 def notes(space: SearchSpace) -> list[str]:
-    """Things that are valid but worth a look (not errors: the search may run elsewhere)."""
+    """Things that are valid but worth a look."""
     found = []
-    root = space.data.root
-    if root is not None and not Path(root).expanduser().exists():
-        found.append(f"data.root {root} does not exist here (relative to this directory)")
     asha = space.search.scheduler.asha
     if asha is not None and asha.grace_period == space.epochs:
         found.append("asha.grace_period equals train.epochs: ASHA will stop nothing")

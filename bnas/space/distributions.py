@@ -145,7 +145,7 @@ def _parse_distribution(key: str, raw: dict[str, Any]) -> Distribution:
     return Distribution(kind=kind, values=[low, high])
 
 
-_STRICT = ConfigDict(strict=True)
+_STRICT = ConfigDict(strict=True, allow_inf_nan=False)
 
 
 def _field_adapter(key: str) -> TypeAdapter[Any]:
@@ -188,7 +188,7 @@ class TrainSection(SectionModel):
                     adapter.validate_python(value)
                 except ValidationError as error:
                     raise LocatedError(("train", key), problem_message(error.errors()[0])) from None
-        for variant in _edge_configs(fixed, sampled):
+        for variant in edge_settings(fixed, sampled):
             try:
                 TrainConfig.model_validate({"data": {"name": "digits"}, **variant})
             except ValidationError as error:
@@ -212,13 +212,15 @@ class TrainSection(SectionModel):
         return {**self.fixed, **{key: dist.to_data() for key, dist in self.sampled.items()}}
 
 
-def _edge_configs(
+def edge_settings(
     fixed: dict[str, Any], sampled: dict[str, Distribution]
 ) -> Iterator[dict[str, Any]]:
-    """Settings that bound the sampled ones: all lows, all highs, then each choice in turn."""
+    """Settings that bound the sampled ones: all lows, all highs, then each choice in turn
+    (the fixed settings alone when nothing is sampled)."""
     lows = {key: dist.values[0] for key, dist in sampled.items()}
     yield {**fixed, **lows}
-    yield {**fixed, **{key: dist.values[-1] for key, dist in sampled.items()}}
+    if sampled:
+        yield {**fixed, **{key: dist.values[-1] for key, dist in sampled.items()}}
     for key, dist in sampled.items():
         for value in dist.values[1:-1]:
             yield {**fixed, **lows, key: value}

@@ -50,6 +50,13 @@ def _suggest(trial: Any, params: dict[str, Any], name: str, choices: Sequence[An
     return params[name]
 
 
+def searched_hyperparameters(space: SearchSpace) -> dict[str, Any]:
+    """The ``train:`` distributions the sampler suggests: all of them in a multi-trial
+    search; none in a one-shot search, which searches architectures only (its networks train
+    with each sampled setting at its central value)."""
+    return {} if space.search.strategy == "oneshot" else dict(space.train.sampled)
+
+
 def define_by_run(space: SearchSpace, trial: optuna.trial.Trial) -> dict[str, Any]:
     """Ray Tune's define-by-run contract: suggest on ``trial``, return constants (or None).
 
@@ -69,7 +76,7 @@ def define_by_run(space: SearchSpace, trial: optuna.trial.Trial) -> dict[str, An
                 _suggest(trial, params, f"{block.prefix()}.{dim}", choices)
     _suggest(trial, params, "binarizer", space.space.binarizer)
     _suggest(trial, params, "rprelu", space.space.rprelu)
-    for key, dist in space.train.sampled.items():
+    for key, dist in searched_hyperparameters(space).items():
         params[f"train.{key}"] = dist.suggest(trial, f"train.{key}")
     arch = architecture(space, params)
     return {"arch": arch.summary(), "arch_id": arch.arch_id}
@@ -92,7 +99,7 @@ def parameter_names(space: SearchSpace) -> list[str]:
                 if len(choices) > 1
             ]
     names += [name for name in ("binarizer", "rprelu") if len(getattr(space.space, name)) > 1]
-    return names + [f"train.{key}" for key in space.train.sampled]
+    return names + [f"train.{key}" for key in searched_hyperparameters(space)]
 
 
 def _value(params: dict[str, Any], name: str, choices: Sequence[Any]) -> Any:
@@ -242,7 +249,7 @@ def grid_search_space(space: SearchSpace) -> dict[str, list[Any]]:
         choices = list(getattr(space.space, name))
         if len(choices) > 1:
             grid[name] = choices
-    for key, dist in space.train.sampled.items():
+    for key, dist in searched_hyperparameters(space).items():
         if not dist.is_discrete:
             raise BnasError(
                 f"{space.source}: train.{key} is continuous ({dist.kind}); a grid needs "

@@ -19,12 +19,16 @@ raise :class:`~bnas.errors.LocatedError` with the path to blame; the loader
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, PrivateAttr, model_validator
 
 from bnas.backbones import BACKBONES
+from bnas.errors import BnasError, LocatedError, describe_location
+from bnas.files import RUN_NAME_MAX_LENGTH, RUN_NAME_PATTERN
+from bnas.reading import LocatedYaml, load_yaml
 from bnas.space import sampling
 from bnas.space.blocks import BlockSpace, resolve_blocks
 from bnas.space.checks import check_backbone_and_data, check_search
@@ -66,7 +70,7 @@ class SearchSpace(SectionModel):
     unused rd_ratio).
     """
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    name: Annotated[str, Field(pattern=RUN_NAME_PATTERN, max_length=RUN_NAME_MAX_LENGTH)]
     description: str | None = None
     backbone: BackboneSection
     space: SpaceSection = Field(default_factory=SpaceSection)
@@ -86,6 +90,12 @@ class SearchSpace(SectionModel):
         return self
 
     # -- source -------------------------------------------------------------------------------
+
+    def located(self, error: LocatedError) -> BnasError:
+        """A problem found after loading (e.g. by the preflight) as the loader words it:
+        ``file.yaml:LINE path: detail`` (or the ``--set`` that gave the value)."""
+        located = load_yaml(self._source_text, self._source)
+        return BnasError(locate(error.loc, error.detail, located, self._overrides))
 
     @property
     def source_text(self) -> str:
@@ -164,3 +174,24 @@ class SearchSpace(SectionModel):
         data["backbone"] = self.backbone.to_data()
         data["train"] = self.train.to_data()
         return data
+
+
+def locate(
+    loc: tuple[str | int, ...], message: str, located: LocatedYaml, overrides: Sequence[str]
+) -> str:
+    """``file.yaml:LINE path: message``, or ``--set KEY=VALUE: path: message`` when the value at
+    ``loc`` came from an override (the file's line would point at the wrong culprit)."""
+    override = _override_at(loc, overrides)
+    where = f"--set {override}:" if override is not None else located.where(loc)
+    return f"{where} {describe_location(loc)}: {message}"
+
+
+def _override_at(loc: tuple[str | int, ...], overrides: Sequence[str]) -> str | None:
+    """The last override whose key is ``loc``, inside it or around it (it set that value)."""
+    path = tuple(str(part) for part in loc)
+    for item in reversed(overrides):
+        key = tuple(item.partition("=")[0].strip().split("."))
+        common = min(len(key), len(path))
+        if common and key[:common] == path[:common]:
+            return item
+    return None

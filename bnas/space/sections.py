@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from bnas.architecture import THRESHOLD_KINDS, Threshold
+from bnas.costs import CONSTRAINTS
 from bnas.datasets import DATASET_NAMES
 from bnas.train_config import DataConfig, Seed
 
@@ -234,30 +235,18 @@ class Resources(SectionModel):
     gpu: Annotated[float, Field(ge=0)] = 0.0
 
 
-class Constraints(SectionModel):
-    """Budgets checked before training (bnas.profile): a candidate above one is not trained."""
-
-    max_ops: PositiveFloat | None = None
-    max_bops: PositiveFloat | None = None
-    max_flops: PositiveFloat | None = None
-    max_size_mib: PositiveFloat | None = None
-    max_params: PositiveFloat | None = None
-
+class _Budgets(SectionModel):
     def as_dict(self) -> dict[str, float]:
         return {key: value for key, value in self.model_dump().items() if value is not None}
 
-    def violations(self, cost: Any) -> list[str]:
-        """What ``cost`` (a bnas.profile Cost) exceeds, one phrase each (empty: within budget)."""
-        problems = []
-        for key, limit in self.as_dict().items():
-            metric = key.removeprefix("max_")
-            if metric == "params":
-                value = cost.params_binary + cost.params_real
-            else:
-                value = getattr(cost, metric)
-            if value > limit:
-                problems.append(f"{metric} {value:.4g} > {key} {limit:.4g}")
-        return problems
+
+Constraints = create_model(
+    "Constraints",
+    __base__=_Budgets,
+    __doc__="Budgets checked before training (bnas.costs.excess): a candidate above one is "
+    "not trained. One optional positive limit per name of bnas.costs.CONSTRAINTS.",
+    **{name: (PositiveFloat | None, None) for name in CONSTRAINTS},
+)
 
 
 class SupernetSettings(SectionModel):
@@ -313,6 +302,10 @@ class SearchSection(SectionModel):
     seed: Seed = 0
     supernet: SupernetSettings | None = None
     evaluate: EvaluateSettings | None = None
+    # Retries of a trial whose worker process or node was lost (killed, out of memory, node
+    # down), each from its last epoch checkpoint; 0: none. A trial that fails by itself (bad
+    # input, a diverged loss) would fail again and is never retried.
+    max_failures: Annotated[int, Field(ge=0)] = 2
 
     def constraints_dict(self) -> dict[str, float]:
         """The budgets that are set, e.g. ``{"max_size_mib": 1.5}``."""

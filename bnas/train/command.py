@@ -97,6 +97,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help=f"output folder (default {DEFAULT_OUT_ROOT}/<data>-<arch id>)")
     run_group.add_argument("--resume", action="store_true",
                            help="continue from OUT/last when it exists")
+    run_group.add_argument("--init-weights", metavar="WEIGHTS.safetensors",
+                           help="start from these weights of the architecture (warm start, "
+                           "e.g. a candidate extracted from a supernet) instead of a seeded "
+                           "initialisation")
     run_group.add_argument("--overwrite", action="store_true",
                            help="start over in an OUT that holds a previous run")
     run_group.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -284,7 +288,8 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     try:
         result = train(arch, config, out_dir=out, resume_from=resume_from,
-                       progress=not args.no_progress, overwrite=args.overwrite)
+                       init_weights=args.init_weights, progress=not args.no_progress,
+                       overwrite=args.overwrite)
         error, code = None, 0
     except TrainingDiverged as diverged:
         if diverged.result is None:

@@ -333,19 +333,19 @@ class TrainingProgress:
 def checkpoint_epoch(
     folder: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer,
     state: dict[str, Any], best_weights: dict[str, torch.Tensor] | None,
-    on_epoch: OnEpoch | None, metrics: dict[str, Any],
+    on_epoch: OnEpoch | None, metrics: dict[str, Any], scratch_dir: Path | None = None,
 ) -> None:
     """Write the epoch's checkpoint into ``folder`` and hand it to ``on_epoch``.
 
     Without a ``folder`` a checkpoint is written only for ``on_epoch``, into a temporary
-    folder removed once it returns.
+    folder (in ``scratch_dir``, default the system's) removed once it returns.
     """
     if folder is not None:
         written = write_checkpoint(folder, model, optimizer, state, best_weights)
         if on_epoch is not None:
             on_epoch(dict(metrics), written)
     elif on_epoch is not None:
-        scratch = Path(tempfile.mkdtemp(prefix="bnas-ckpt-"))
+        scratch = Path(tempfile.mkdtemp(prefix="bnas-ckpt-", dir=scratch_dir))
         try:
             written = write_checkpoint(scratch / "checkpoint", model, optimizer, state,
                                        best_weights)

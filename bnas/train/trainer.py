@@ -69,8 +69,10 @@ def train(
     out_dir: str | Path | None = None,
     on_epoch: OnEpoch | None = None,
     resume_from: str | Path | None = None,
+    init_weights: str | Path | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    scratch_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train ``arch`` as ``config`` says; return the history, best val top-1 and cost.
 
@@ -81,9 +83,14 @@ def train(
 
     ``on_epoch(metrics, checkpoint_dir)`` runs after every epoch; ``checkpoint_dir`` holds
     that epoch's checkpoint (``out_dir/last``, or a temporary folder removed once
-    ``on_epoch`` returns when there is no ``out_dir``) and is what ``resume_from`` takes.
+    ``on_epoch`` returns when there is no ``out_dir``, made in ``scratch_dir``, default the
+    system's temporary folder) and is what ``resume_from`` takes.
     ``overwrite`` allows an ``out_dir`` holding a previous run (its checkpoints, best model,
     TensorBoard curves and summary are removed first).
+
+    ``init_weights``: a safetensors state_dict of ``arch`` (e.g. a candidate extracted from a
+    one-shot supernet) to start from instead of the seeded initialisation (warm start); the
+    rest of the run is unchanged. A resumed run ignores it: its checkpoint holds the weights.
 
     Raises :class:`TrainingDiverged` (with ``.result``) when the loss becomes NaN/inf.
     """
@@ -120,9 +127,13 @@ def train(
             teacher.to(device)
         if state is not None:
             load_model_weights(model, Path(state["folder"]) / MODEL_FILE, what="resume")
+        elif init_weights is not None:
+            load_model_weights(model, init_weights, what="init_weights")
+            extra["init_weights"] = str(init_weights)
         model.to(device)
         run = _Run(model, prepared, config, device=device, teacher=teacher, state=state,
-                   cost=cost, out_dir=out_path, on_epoch=on_epoch, extra=extra)
+                   cost=cost, out_dir=out_path, on_epoch=on_epoch, extra=extra,
+                   scratch_dir=Path(scratch_dir) if scratch_dir is not None else None)
         created = ([] if out_path is None else
                    [folder for folder in (out_path, *out_path.parents) if not folder.exists()])
         try:
@@ -148,10 +159,10 @@ class _Run:
     def __init__(self, model: nn.Module, prepared: PreparedData, config: TrainConfig, *,
                  device: torch.device, teacher: nn.Module | None, state: dict[str, Any] | None,
                  cost: dict[str, Any], out_dir: Path | None, on_epoch: OnEpoch | None,
-                 extra: dict[str, Any]) -> None:
+                 extra: dict[str, Any], scratch_dir: Path | None = None) -> None:
         self.model, self.prepared, self.config, self.device = model, prepared, config, device
         self.teacher, self.cost, self.out_dir, self.on_epoch = teacher, cost, out_dir, on_epoch
-        self.extra = extra
+        self.extra, self.scratch_dir = extra, scratch_dir
         splits = prepared.splits
         self.steps_per_epoch, self.drop_last = batches_per_epoch(len(splits.train),
                                                                  config.batch_size)
@@ -210,7 +221,8 @@ class _Run:
                                              steps_per_epoch=self.steps_per_epoch,
                                              arch=self.prepared.arch, config=self.config)
         checkpoint_epoch(self.out_dir / LAST_DIR if self.out_dir else None, self.model,
-                         self.optimizer, state, self.record.best_weights, self.on_epoch, metrics)
+                         self.optimizer, state, self.record.best_weights, self.on_epoch, metrics,
+                         scratch_dir=self.scratch_dir)
 
     def result(self, status: str, test: dict[str, float] | None = None) -> TrainResult:
         record = self.record

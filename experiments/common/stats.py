@@ -15,6 +15,10 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from bnas.rank_agreement import kendall_tau
+
+__all__ = ["compare", "kendall_tau", "mean_sd", "median", "noise_ceiling", "verdict"]
+
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 10_000
 
@@ -88,26 +92,6 @@ def median(values: Sequence[float | None]) -> float | None:
         return None
     value = statistics.median(ordered)
     return None if math.isinf(value) else value
-
-
-def kendall_tau(first: Sequence[float], second: Sequence[float]) -> dict[str, float]:
-    """How well two scorings of the same candidates agree on their order.
-
-    ``first[i]`` and ``second[i]`` score candidate i (e.g. a one-shot proxy and stand-alone
-    accuracy). Returns ``n``, Kendall's τ-b (ties counted as neither agreement nor
-    disagreement) and its two-sided p-value against τ = 0 (``scipy.stats.kendalltau``: exact
-    for small n without ties). NaN where n < 2 or a scoring is constant.
-    """
-    from scipy import stats
-
-    if len(first) != len(second):
-        raise ValueError(f"kendall_tau: {len(first)} scores vs {len(second)}")
-    out = {"n": len(first), "tau": math.nan, "p": math.nan}
-    if len(first) < 2:
-        return out
-    result = stats.kendalltau(first, second)
-    out["tau"], out["p"] = float(result.statistic), float(result.pvalue)
-    return out
 
 
 def noise_ceiling(runs: Sequence[Sequence[float]]) -> dict[str, float]:

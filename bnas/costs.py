@@ -1,4 +1,4 @@
-"""What a network costs, as plain data (no torch): the result of :mod:`bnas.profile`.
+"""What a network costs, and the budgets a search holds it to: plain data, no torch.
 
 Conventions of the BNN literature (Bi-Real Net, Liu et al. 2018; ReActNet, Liu et al. 2020),
 everything per input sample and counted in multiply-accumulates (MACs):
@@ -14,11 +14,20 @@ everything per input sample and counted in multiply-accumulates (MACs):
 The dynamic-threshold generators (DySign's τ, DyRPReLU's γ/ζ) are real-valued layers: their
 MACs are part of ``flops`` and their parameters part of ``params_real``; ``generator_*``
 repeats that share on its own, because in a BNN the 32-bit generators cost most in size.
+
+:mod:`bnas.profile` measures a :class:`Cost`; search, training, export and reports read it
+through :data:`COST_KEYS` and check budgets with :func:`excess`, so every room agrees on the
+names. A budget is ``max_<metric>`` in a search space (``search.constraints``)::
+
+    >>> cost = Cost.from_layers((LayerCost("head", "real", 1000, 1010),), 0, 1010, 0)
+    >>> excess(cost, {"max_ops": 800, "max_params": 2020})
+    {'max_ops': 0.25, 'max_params': -0.5}
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 LayerKind = Literal["binary", "real", "generator"]
@@ -53,7 +62,8 @@ class Cost:
     """Cost of one network per input sample (see the module docstring for the formulas).
 
     ``flops`` includes ``generator_flops``; ``params_real`` includes ``generator_params``;
-    ``size_mib`` includes ``generator_size_mib``.
+    ``size_mib`` includes ``generator_size_mib``. ``layers`` are the per-module rows (empty
+    when only the totals are known).
     """
 
     bops: int
@@ -90,54 +100,34 @@ class Cost:
         )
 
     @property
-    def generator_size_share(self) -> float:
-        """Fraction of ``size_mib`` taken by the generators' 32-bit parameters."""
-        return self.generator_size_mib / self.size_mib if self.size_mib else 0.0
+    def params(self) -> int:
+        """Every parameter, binary and real."""
+        return self.params_binary + self.params_real
 
     def to_dict(self) -> dict[str, Any]:
         """The totals as plain numbers (no per-layer rows): what search and training record."""
-        return {
-            "bops": self.bops,
-            "flops": self.flops,
-            "ops": self.ops,
-            "params_binary": self.params_binary,
-            "params_real": self.params_real,
-            "size_mib": self.size_mib,
-            "generator_flops": self.generator_flops,
-            "generator_params": self.generator_params,
-            "generator_size_mib": self.generator_size_mib,
-        }
+        return {key: getattr(self, key) for key in COST_KEYS}
 
 
-def _share(part: float, whole: float) -> str:
-    return f"{100 * part / whole:.1f} %" if whole else "0.0 %"
+# The totals every room records (summary.json metrics, trial reports, `bnas profile --json`)
+# and a search may use as objectives.
+COST_KEYS: tuple[str, ...] = tuple(field.name for field in fields(Cost) if field.name != "layers")
+
+# Budget (the key under a search space's ``search.constraints``) → the Cost attribute it bounds.
+CONSTRAINTS: dict[str, str] = {
+    "max_ops": "ops",
+    "max_bops": "bops",
+    "max_flops": "flops",
+    "max_size_mib": "size_mib",
+    "max_params": "params",
+}
 
 
-def format_table(cost: Cost) -> str:
-    """Per-layer rows (name, kind, MACs, parameters) and the totals, like larq's summary."""
-    header = ("layer", "kind", "MACs", "params")
-    rows = [(layer.name, layer.kind, f"{layer.macs:,}", f"{layer.params:,}")
-            for layer in cost.layers]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
-
-    def line(row: tuple[str, ...]) -> str:
-        return (f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  "
-                f"{row[2]:>{widths[2]}}  {row[3]:>{widths[3]}}")
-
-    rule = "-" * len(line(header))
-    totals = [
-        ("BOPs (binary MACs)", f"{cost.bops:,}  ({cost.bops:.3g})"),
-        ("FLOPs (real MACs)", f"{cost.flops:,}  ({cost.flops:.3g}), generators "
-         f"{cost.generator_flops:,} = {_share(cost.generator_flops, cost.flops)}"),
-        ("OPs = FLOPs + BOPs/64", f"{cost.ops:.4g}"),
-        ("params", f"{cost.params_binary:,} binary (1 bit) + {cost.params_real:,} real "
-         f"(32 bit), generators {cost.generator_params:,}"),
-        ("size", f"{cost.size_mib:.4g} MiB, generators {cost.generator_size_mib:.4g} MiB = "
-         f"{_share(cost.generator_size_mib, cost.size_mib)}"),
-    ]
-    label = max(len(name) for name, _ in totals)
-    lines = [line(header), rule, *map(line, rows), rule]
-    lines += [f"{name:<{label}}  {value}" for name, value in totals]
-    lines.append("per sample, MACs; not counted: elementwise ops (sign, BN, adds, pooling, "
-                 "activations)")
-    return "\n".join(lines)
+def excess(cost: Cost, budgets: Mapping[str, float]) -> dict[str, float]:
+    """Relative excess per budget, cost / limit − 1: ≤ 0 when met (Optuna's convention for
+    constraints), > 0 by how much it is over. ``budgets`` maps names of :data:`CONSTRAINTS`
+    to positive limits (a search space's ``search.constraints``)."""
+    return {
+        name: float(getattr(cost, CONSTRAINTS[name])) / float(limit) - 1.0
+        for name, limit in budgets.items()
+    }

@@ -1,0 +1,414 @@
+"""The candidate search of a one-shot run: Optuna proposes, Ray actors score, Optuna learns.
+
+Round after round, the driver asks Optuna's sampler (TPE, random, grid or NSGA-II: the one
+:func:`bnas.search.controller.make_sampler` builds for a multi-trial search) for
+``max_concurrent × evaluate.batch`` candidates through its ask-and-tell interface, costs
+each one and applies the budgets exactly as a multi-trial search does
+(:func:`bnas.search.controller.define_by_run`), sends the candidates within budget to
+``max_concurrent`` Ray actors in batches of ``evaluate.batch``, and tells the sampler every
+result in the order it asked. Over-budget candidates are never scored: the sampler is told
+their constraint violation and the worst accuracy, as in a multi-trial search. An
+architecture proposed again is told its earlier score without scoring it twice (scoring is
+deterministic: every candidate is calibrated and scored on the same batches).
+
+Each actor (:class:`Evaluator`) loads the supernet and the scoring batches once
+(:class:`bnas.supernet.scoring.CandidateScorer`), so a candidate costs only its forward
+passes: the start-up is paid once per actor, not per candidate. Rounds are synchronous, so a
+search is a function of its seed and the supernet, whatever the timing.
+
+Persistence: after every round the told candidates are appended to the Optuna journal
+``RUN_DIR/study.journal`` (an append-only file: one write per candidate; Optuna's SQLite
+storage takes tens of milliseconds per write, longer than scoring a tiny candidate), which
+is also what a resumed search rebuilds its sampler's history from. ``candidates.csv`` lists
+every candidate when the search ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from bnas.architecture import Architecture
+from bnas.files import CANDIDATES_FILE, STUDY_JOURNAL_FILE
+from bnas.pareto import dominates
+from bnas.run_record import front_objectives, json_value
+from bnas.search.controller import define_by_run, make_sampler, trial_resources, trial_threads
+from bnas.search.shutdown import StopSignals
+from bnas.search.trainable import COST_KEY, FEASIBLE_KEY
+from bnas.writing import write_text_atomic
+
+SCORED, REPEATED, OVER_BUDGET = "scored", "repeated", "over_budget"
+
+
+class AskAndTellGrid(optuna.samplers.GridSampler):
+    """Optuna's GridSampler, without stopping the study after its last point: that stop works
+    only inside ``study.optimize`` and raises under ask-and-tell (optuna issue #5141). The
+    search stops by itself after ``evaluate.candidates``, which is capped at the grid's size."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        """Nothing: see the class docstring."""
+
+
+class Evaluator:
+    """A Ray actor's state: one supernet and its scoring batches, loaded once."""
+
+    def __init__(self, space: Any, checkpoint_dir: str, bn_batches: int, threads: int) -> None:
+        import torch
+
+        from bnas.supernet.scoring import CandidateScorer
+
+        torch.set_num_threads(threads)
+        self.space = space
+        self.scorer = CandidateScorer.from_checkpoint(space, checkpoint_dir,
+                                                      bn_batches=bn_batches)
+        self.scored, self.seconds = 0, 0.0  # what this actor scored, and its time doing so
+
+    def scoring_images(self) -> tuple[int, int]:
+        """(images one scoring runs forward, images of the training split)."""
+        data = self.scorer.data
+        return data.images_per_candidate, data.train_images
+
+    def score(self, archs: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+        """Scores of a batch of candidates (Architecture dicts), in order."""
+        scores = [self.scorer.score(Architecture.from_dict(arch)) for arch in archs]
+        self.scored += len(scores)
+        self.seconds += sum(score["seconds"] for score in scores)
+        return scores
+
+    def work(self) -> tuple[int, float]:
+        """(candidates this actor scored, seconds it spent scoring them)."""
+        return self.scored, self.seconds
+
+    def extract(self, arch: dict[str, Any], path: str) -> dict[str, float]:
+        """Save ``arch``'s inherited weights (BatchNorm recalibrated) to ``path``."""
+        return self.scorer.extract(Architecture.from_dict(arch), path)
+
+
+@dataclass
+class Candidate:
+    """One candidate the search told Optuna about."""
+
+    number: int  # the Optuna trial number: the order of proposal
+    arch: Architecture
+    params: dict[str, Any]  # as the sampler proposed them (space.architecture reads them)
+    cost: dict[str, Any]
+    status: str  # scored | repeated (told an earlier score) | over_budget (never scored)
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        return self.status != OVER_BUDGET
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Costs and scores: what objectives and fronts are computed from."""
+        params = self.cost["params_binary"] + self.cost["params_real"]
+        return {**self.cost, "params": params, **self.scores}
+
+
+def objective_values(metrics: dict[str, Any], objectives: dict[str, str]) -> list[float]:
+    """What the sampler is told, in objective order; a metric an over-budget candidate lacks
+    is the worst value (accuracy 0, as a multi-trial search reports; loss +inf)."""
+    worst = {"max": 0.0, "min": math.inf}
+    return [float(metrics.get(name, worst[mode])) for name, mode in objectives.items()]
+
+
+class FrontTracker:
+    """The Pareto front of the scored candidates so far, kept incrementally (the whole
+    history is not re-compared at every round)."""
+
+    def __init__(self, objectives: dict[str, str]) -> None:
+        self.objectives = dict(objectives)
+        self.signs = [-1.0 if mode == "max" else 1.0 for mode in self.objectives.values()]
+        self.front: list[tuple[tuple[float, ...], Candidate]] = []
+
+    def add(self, candidate: Candidate) -> None:
+        metrics = candidate.metrics
+        vector = tuple(sign * float(metrics[key]) for sign, key in zip(self.signs,
+                                                                       self.objectives))
+        if any(dominates(other, vector) or other == vector for other, _ in self.front):
+            return
+        self.front = [(o, c) for o, c in self.front if not dominates(vector, o)]
+        self.front.append((vector, candidate))
+
+    def candidates(self) -> list[Candidate]:
+        return sorted((c for _, c in self.front), key=lambda c: c.number)
+
+
+class Standing:
+    """The best scored candidate by the first objective, and the Pareto front, so far."""
+
+    def __init__(self, objectives: dict[str, str]) -> None:
+        self.metric, self.mode = next(iter(objectives.items()))
+        self.front = FrontTracker(front_objectives(objectives))
+        self.best: Candidate | None = None
+
+    def add(self, candidate: Candidate) -> None:
+        """Take ``candidate`` into account if it was scored (a repeat adds nothing)."""
+        if candidate.status != SCORED:
+            return
+        self.front.add(candidate)
+        value = candidate.metrics[self.metric]
+        if self.best is None or (value > self.best.metrics[self.metric] if self.mode == "max"
+                                 else value < self.best.metrics[self.metric]):
+            self.best = candidate
+
+
+@dataclass
+class SearchOutcome:
+    """What the candidate search found and what it cost."""
+
+    candidates: list[Candidate]  # in proposal order
+    front: list[Candidate]  # Pareto front of the distinct scored ones (pareto objectives)
+    images_per_candidate: int  # forward images of one scoring
+    train_images: int
+    seconds: float  # wall time of this process's part of the search
+    worker_scored: int = 0  # candidates the evaluation actors scored in this process's part
+    worker_seconds: float = 0.0  # their time spent scoring (summed over actors)
+
+    @property
+    def scored(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.status == SCORED]
+
+    @property
+    def over_budget(self) -> int:
+        return sum(c.status == OVER_BUDGET for c in self.candidates)
+
+    @property
+    def candidate_epochs(self) -> float:
+        """Scoring in candidate-epochs, forward images counted as forward-and-backward ones
+        (an upper bound; see :class:`bnas.run_record.PhaseCost`)."""
+        return len(self.scored) * self.images_per_candidate / max(self.train_images, 1)
+
+
+class ProgressLine:
+    """One line per round: candidates told, scored, best so far, front size, throughput."""
+
+    def __init__(self, total: int, objectives: dict[str, str]) -> None:
+        self.total = total
+        self.metric, self.mode = next(iter(objectives.items()))
+        self.started = time.monotonic()
+        self.told_here = 0  # by this process (a resumed search counts anew)
+
+    def round(self, candidates: list[Candidate], told: list[Candidate],
+              best: Candidate | None, front_size: int) -> str:
+        """The line after a round that told ``told``; ``candidates``: every one so far."""
+        self.told_here += len(told)
+        elapsed = time.monotonic() - self.started
+        scored = sum(c.status == SCORED for c in candidates)
+        over = sum(c.status == OVER_BUDGET for c in candidates)
+        best_text = "none yet"
+        if best is not None:
+            best_text = f"{best.metrics[self.metric]:.4f} {best.arch.summary()}"
+        return (f"[{elapsed:6.1f}s] candidates {len(candidates):>5}/{self.total}  scored "
+                f"{scored}  over budget {over}  best {self.metric} {best_text}  front "
+                f"{front_size}  {self.told_here / max(elapsed, 1e-9):.1f} candidates/s")
+
+
+def _journal_study(run_dir: Path, name: str, directions: list[str]) -> Any:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(run_dir / STUDY_JOURNAL_FILE)))
+    return optuna.create_study(storage=storage, study_name=name, directions=directions,
+                               load_if_exists=True)
+
+
+def _candidate(trial: Any, space: Any) -> Candidate:
+    """A told trial (live or from the journal) as a Candidate."""
+    attrs = trial.user_attrs
+    return Candidate(number=trial.number, arch=space.architecture(trial.params),
+                     params=dict(trial.params), cost=attrs[COST_KEY], status=attrs["status"],
+                     scores=attrs.get("scores") or {})
+
+
+class EvaluationWorkers:
+    """``max_concurrent`` Ray actors (:class:`Evaluator`), each with the resources of a trial,
+    started on first use (a resumed search that has nothing left to score starts none) and
+    ended on leaving the ``with`` block."""
+
+    def __init__(self, space: Any, checkpoint_dir: Path) -> None:
+        self.space, self.checkpoint_dir = space, checkpoint_dir
+        self._actors: list[Any] = []
+        self._sizes = (0, 0)
+
+    def __enter__(self) -> EvaluationWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import ray
+
+        for actor in self._actors:
+            ray.kill(actor)
+        self._actors = []
+
+    def start(self) -> None:
+        """Start the actors now (each loads the supernet and the data) and wait for them."""
+        _ = self.actors
+
+    @property
+    def actors(self) -> list[Any]:
+        if not self._actors:
+            import ray
+
+            started = time.monotonic()
+            space = self.space
+            resources = trial_resources(space)
+            remote = ray.remote(Evaluator).options(num_cpus=resources["cpu"],
+                                                   num_gpus=resources["gpu"])
+            self._actors = [remote.remote(space, str(self.checkpoint_dir),
+                                          space.search.evaluate.bn_batches, trial_threads(space))
+                            for _ in range(space.search.max_concurrent)]
+            self._sizes = ray.get([actor.scoring_images.remote() for actor in self._actors])[0]
+            print(f"candidate search: {len(self._actors)} evaluation worker(s) ready in "
+                  f"{time.monotonic() - started:.1f} s", flush=True)
+        return self._actors
+
+    def scoring_images(self) -> tuple[int, int]:
+        """(images one scoring runs forward, images of the training split)."""
+        self.start()
+        return self._sizes
+
+    def score(self, archs: list[Architecture]) -> list[dict[str, float]]:
+        """Scores of ``archs`` in order, ``evaluate.batch`` per actor call, spread over the
+        actors."""
+        import ray
+
+        batch = self.space.search.evaluate.batch
+        batches = [archs[i:i + batch] for i in range(0, len(archs), batch)]
+        actors = self.actors if archs else []
+        futures = [actors[i % len(actors)].score.remote([arch.to_dict() for arch in chunk])
+                   for i, chunk in enumerate(batches)]
+        return [score for scores in ray.get(futures) for score in scores]
+
+    def work(self) -> tuple[int, float]:
+        """(candidates the actors scored, seconds they spent scoring), summed over actors;
+        (0, 0.0) when none was started."""
+        import ray
+
+        done = ray.get([actor.work.remote() for actor in self._actors])
+        return sum(n for n, _ in done), sum(seconds for _, seconds in done)
+
+    def extract(self, arch: Architecture, path: Path) -> dict[str, float]:
+        """Save ``arch``'s weights from the supernet (see :meth:`Evaluator.extract`)."""
+        import ray
+
+        return ray.get(self.actors[0].extract.remote(arch.to_dict(), str(path)))
+
+
+def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, name: str,
+                      log: Callable[[str], None] = print,
+                      signals: StopSignals | None = None) -> SearchOutcome:
+    """Search the trained supernet that ``workers`` score on (see the module docstring);
+    resumes from ``RUN_DIR/study.journal`` when it holds candidates. ``workers``: the
+    :class:`EvaluationWorkers` (Ray actors), or anything with their methods. ``signals``: a
+    SIGINT / SIGTERM waits until the round's candidates are in the journal, then stops the
+    search (:class:`~bnas.search.shutdown.SearchInterrupted`)."""
+    signals = signals or StopSignals()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    settings = space.search.evaluate
+    objectives = dict(space.search.objectives)
+    directions = ["maximize" if mode == "max" else "minimize" for mode in objectives.values()]
+    journal = _journal_study(run_dir, name, directions)
+    study = optuna.create_study(sampler=make_sampler(space, grid_class=AskAndTellGrid),
+                                directions=directions)
+    done = journal.get_trials(deepcopy=False)
+    study.add_trials(done)  # the sampler's history: a resumed search goes on from it
+    candidates = [_candidate(trial, space) for trial in done]
+    if candidates:
+        log(f"candidate search: resuming after {len(candidates)} candidates")
+    log(f"candidate search: {settings.candidates} candidates, {settings.batch} per batch and "
+        f"worker, BatchNorm recalibrated on {settings.bn_batches} training batches")
+
+    started = time.monotonic()
+    known = {c.arch.arch_id: c.scores for c in candidates if c.status == SCORED}
+    standing = Standing(objectives)
+    for candidate in candidates:
+        standing.add(candidate)
+    if len(candidates) < settings.candidates:
+        workers.start()  # before the clock: throughput is candidates per second of searching
+    progress = ProgressLine(settings.candidates, objectives)
+    per_round = space.search.max_concurrent * settings.batch
+    while len(candidates) < settings.candidates:
+        asked = [study.ask() for _ in range(min(per_round, settings.candidates - len(candidates)))]
+        configs = [define_by_run(trial, space=space) for trial in asked]
+        archs = [space.architecture(trial.params) for trial in asked]
+        new: dict[str, Architecture] = {}  # distinct, within budget, never scored
+        for arch, config in zip(archs, configs):
+            if config[FEASIBLE_KEY] and arch.arch_id not in known:
+                new.setdefault(arch.arch_id, arch)
+        known.update(zip(new, workers.score(list(new.values()))))
+        told, fresh = [], set(new)  # the first of each architecture scored in this round
+        for trial, arch, config in zip(asked, archs, configs):
+            if not config[FEASIBLE_KEY]:
+                status = OVER_BUDGET
+            elif arch.arch_id in fresh:
+                status = SCORED
+                fresh.discard(arch.arch_id)
+            else:
+                status = REPEATED
+            candidate = Candidate(trial.number, arch, dict(trial.params), config[COST_KEY],
+                                  status, dict(known[arch.arch_id]) if status != OVER_BUDGET
+                                  else {})
+            for key, value in (("arch_id", arch.arch_id), ("status", status),
+                               ("scores", candidate.scores), (COST_KEY, candidate.cost)):
+                trial.set_user_attr(key, value)
+            study.tell(trial, objective_values(candidate.metrics, objectives))
+            told.append(candidate)
+            standing.add(candidate)
+        with signals.held():  # a round is in the journal whole, or not at all
+            journal.add_trials(study.get_trials(deepcopy=False)[len(candidates):])
+        candidates += told
+        log(progress.round(candidates, told, standing.best, len(standing.front.front)))
+        signals.raise_if_received()
+    write_candidates(candidates, run_dir / CANDIDATES_FILE)
+    scored, seconds = workers.work()
+    if scored:
+        threads = trial_threads(space)
+        log(f"candidate search: the workers scored {scored} candidates in {seconds:.1f} s of "
+            f"scoring: {scored / seconds / threads:.1f} candidates per second per core")
+    images, train_images = workers.scoring_images()
+    return SearchOutcome(candidates, standing.front.candidates(), images, train_images,
+                         time.monotonic() - started, scored, seconds)
+
+
+def write_candidates(candidates: list[Candidate], path: Path) -> Path:
+    """Every candidate as one CSV row: number, one-line architecture, status, scores, costs,
+    the sampled parameters and the Architecture (both as JSON)."""
+    score_keys = sorted({key for c in candidates for key in c.scores})
+    cost_keys = list(candidates[0].cost) if candidates else []
+    columns = ["number", "arch", "arch_id", "status", *score_keys, *cost_keys, "params",
+               "architecture"]
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns)
+    writer.writeheader()
+    for c in candidates:
+        writer.writerow({"number": c.number, "arch": c.arch.summary(), "arch_id": c.arch.arch_id,
+                         "status": c.status,
+                         **{k: json_value(v) for k, v in c.scores.items()},
+                         **{k: json_value(v) for k, v in c.cost.items()},
+                         "params": json.dumps(c.params, sort_keys=True),
+                         "architecture": json.dumps(c.arch.to_dict())})
+    return write_text_atomic(path, text.getvalue())
+
+
+def select_for_retraining(outcome: SearchOutcome, space: Any) -> list[Candidate]:
+    """The candidates to retrain stand-alone: the ``top_k`` distinct scored ones by the first
+    objective (ties: fewer OPs, then proposal order), or the Pareto front."""
+    settings = space.search.evaluate
+    if settings.retrain == "pareto":
+        return outcome.front
+    metric, mode = next(iter(space.search.objectives.items()))
+    sign = -1.0 if mode == "max" else 1.0
+    ranked = sorted(outcome.scored, key=lambda c: (sign * c.metrics[metric], c.cost["ops"],
+                                                   c.number))
+    return ranked[:settings.top_k]

@@ -1,0 +1,110 @@
+"""Where a search run lives (``STORAGE/NAME``) and when bnas may resume one.
+
+**Names.** ``--name`` follows the rule of the YAML's ``name:`` (:data:`bnas.files.RUN_NAME_PATTERN`,
+at most :data:`bnas.files.RUN_NAME_MAX_LENGTH` characters): one plain folder name, so a run
+cannot be written outside ``--storage``.
+
+**Resume trust.** ``--resume`` hands the run folder to Ray Tune's restore, which unpickles its
+state (``tuner.pkl``, the searcher's and the experiment's state): whoever could write those
+files could make bnas run their code. So bnas resumes a run only when the rule ssh applies to
+its keys holds: every file and folder of the run is owned by the current user and writable by
+no one else, and no folder above it can be changed by another user (owned by the user or
+root; writable by group or others only with the sticky bit, as ``/tmp``). As Debian's ssh
+does, "writable by group" is fine when the group is the user's private group (named after the
+user, the user's primary group, no other member): with such groups, as on Debian and Ubuntu,
+the usual umask 002 makes every file group-writable without giving anyone else access.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+from bnas.errors import BnasError
+from bnas.files import RUN_NAME_MAX_LENGTH, RUN_NAME_PATTERN
+
+_WHY = ("resuming executes the run's pickled Ray state, so bnas resumes only runs nobody else "
+        "can have changed")
+
+
+def check_run_name(name: str, what: str = "--name") -> None:
+    """A one-line BnasError unless ``name`` is one plain folder name (see module docstring)."""
+    if len(name) > RUN_NAME_MAX_LENGTH:
+        raise BnasError(f"{what} {name[:24]!r}...: {len(name)} characters; at most "
+                        f"{RUN_NAME_MAX_LENGTH}")
+    if not re.fullmatch(RUN_NAME_PATTERN, name):
+        raise BnasError(f"{what} {name!r} must match {RUN_NAME_PATTERN} (one folder name "
+                        "inside --storage)")
+
+
+def check_resume_trust(run_dir: Path) -> None:
+    """Refuse (one line naming the offending path) to resume a run someone else could have
+    written: see the module docstring."""
+    run_dir = Path(run_dir).resolve()
+    user = os.geteuid()
+    private_group = _private_group(user)
+    for folder in reversed(run_dir.parents):
+        info = os.stat(folder)
+        if info.st_uid not in (user, 0) or (
+            _writable_by_others(info, private_group) and not info.st_mode & stat.S_ISVTX
+        ):
+            _refuse(folder, info, user, "a folder above the run")
+    for path in _walk(run_dir):
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                info = os.stat(path)  # a link is as trustworthy as what it points to
+            except OSError:
+                raise BnasError(f"--resume: {path} is a broken link; {_WHY}") from None
+        if info.st_uid != user or _writable_by_others(info, private_group):
+            _refuse(path, info, user, "")
+
+
+def _writable_by_others(info: os.stat_result, private_group: int | None) -> bool:
+    group_may_write = info.st_mode & stat.S_IWGRP and info.st_gid != private_group
+    return bool(group_may_write or info.st_mode & stat.S_IWOTH)
+
+
+def _private_group(user: int) -> int | None:
+    """The user's private group id (see the module docstring), or None."""
+    try:
+        import grp
+        import pwd
+
+        account = pwd.getpwuid(user)
+        group = grp.getgrgid(account.pw_gid)
+    except (ImportError, KeyError):
+        return None
+    private = group.gr_name == account.pw_name and set(group.gr_mem) <= {account.pw_name}
+    return account.pw_gid if private else None
+
+
+def _walk(run_dir: Path) -> list[Path]:
+    """``run_dir`` and everything below it, links not followed."""
+    found = [run_dir]
+    for folder, subfolders, files in os.walk(run_dir):
+        found.extend(Path(folder) / name for name in (*subfolders, *files))
+    return found
+
+
+def _refuse(path: Path, info: os.stat_result, user: int, what: str) -> None:
+    what = f" ({what})" if what else ""
+    if info.st_uid != user and not (what and info.st_uid == 0):
+        raise BnasError(f"--resume: {path}{what} is owned by {_user_name(info.st_uid)}, not by "
+                        f"you ({_user_name(user)}); {_WHY}")
+    writers = " and ".join(who for who, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH))
+                           if info.st_mode & bit)
+    raise BnasError(f"--resume: {path}{what} is writable by {writers} (mode "
+                    f"{stat.S_IMODE(info.st_mode):o}); {_WHY}: remove that (chmod go-w) if the "
+                    "run is yours")
+
+
+def _user_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"

@@ -1,0 +1,348 @@
+"""One-shot search end to end, and its pieces.
+
+The end-to-end run is the real CLI in a subprocess (``python -m bnas search`` of
+``search_spaces/oneshot_demo.yaml``, shrunk with ``--set``): a supernet trains on Ray Train,
+candidates are scored on Ray actors under a size budget, the run is killed with SIGKILL in the
+middle of the candidate search and resumed with ``--resume``, the best two candidates retrain
+(warm-started) on Ray Tune; then ``bnas export`` and ``bnas report`` read its run directory.
+Every Ray process lives under a private ``RAY_TMPDIR`` (``tests/private_ray.py``) and is ended
+by this module alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from private_ray import PrivateRay
+
+from bnas.architecture import Architecture
+from bnas.pareto import pareto_front
+
+REPO = Path(__file__).resolve().parents[1]
+SPACE = REPO / "search_spaces" / "oneshot_demo.yaml"
+LIMIT = 0.05  # MiB: all-static is 0.028, all-dynamic at r=2 on every site 0.102
+CANDIDATES, PER_ROUND = 18, 6  # 2 workers × batch 3
+SMALL = [
+    "--set", "data.subset=40", "--set", "train.epochs=1", "--set", "search.supernet.epochs=1",
+    "--set", f"search.evaluate.candidates={CANDIDATES}", "--set", "search.evaluate.batch=3",
+    "--set", "search.evaluate.top_k=2", "--set", "search.evaluate.warm_start=true",
+    "--set", f"search.constraints.max_size_mib={LIMIT}",
+]
+RAY = PrivateRay()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_ray_left_behind():
+    yield
+    RAY.remove()
+
+
+def bnas(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bnas", *args], capture_output=True, text=True,
+                          timeout=600, env=RAY.env(), cwd=REPO)
+
+
+def journal_trials(run_dir: Path) -> list:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(run_dir / "study.journal")))
+    return optuna.load_study(study_name=run_dir.name, storage=storage).get_trials()
+
+
+def read_rows(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "candidates.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def oneshot_run(tmp_path_factory):
+    """Search, SIGKILL after the first round of candidates is saved, resume to the end."""
+    storage = tmp_path_factory.mktemp("runs")
+    run_dir = storage / "os"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bnas", "search", str(SPACE), "--storage", str(storage),
+         "--name", "os", *SMALL],
+        cwd=REPO, env=RAY.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    first: list[str] = []
+    for line in process.stdout:
+        first.append(line)
+        if re.search(rf"candidates\s+{PER_ROUND}/{CANDIDATES}\b", line):
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+    process.wait()
+    process.stdout.close()
+    RAY.stop()
+    assert any("candidates" in line for line in first), "".join(first)[-3000:]
+    told_before_kill = len(journal_trials(run_dir))
+    assert not (run_dir / "summary.json").exists()  # killed mid-run
+
+    resumed = bnas("search", str(SPACE), "--storage", str(storage), "--name", "os", "--resume")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return {"run_dir": run_dir, "summary": summary, "first": "".join(first),
+            "resumed": resumed.stdout, "told_before_kill": told_before_kill}
+
+
+def test_the_best_scored_candidates_are_retrained_with_their_supernet_scores(oneshot_run):
+    run_dir, summary = oneshot_run["run_dir"], oneshot_run["summary"]
+    rows = read_rows(run_dir)
+    scored = [r for r in rows if r["status"] == "scored"]
+    best_two = sorted(scored, key=lambda r: (-float(r["val_top1"]), float(r["ops"]),
+                                             int(r["number"])))[:2]
+    trials = summary["trials"]
+    assert [t["number"] for t in trials] == sorted(int(r["number"]) for r in best_two)
+    by_number = {int(r["number"]): r for r in rows}
+    for trial in trials:
+        assert trial["status"] == "completed" and trial["epochs_run"] == 1
+        row = by_number[trial["number"]]
+        assert trial["metrics"]["supernet_val_top1"] == float(row["val_top1"])
+        assert trial["arch_summary"] == row["arch"]
+        assert 0.0 < trial["metrics"]["val_top1"] <= 1.0
+        assert (run_dir / trial["checkpoint"] / "model.safetensors").is_file()
+    oneshot = summary["oneshot"]
+    assert oneshot["candidates_scored"] == len(scored)
+    phases = oneshot["phases"]
+    assert list(phases) == ["supernet", "search", "retrain"]
+    assert phases["supernet"]["candidate_epochs"] == 1.0  # 1 epoch × 1 candidate per step
+    assert phases["retrain"]["candidate_epochs"] == 2.0  # 2 candidates × 1 epoch
+    assert phases["search"]["candidate_epochs"] > 0
+    assert all(phase["seconds"] > 0 for phase in phases.values())
+    assert "one-shot cost:" in oneshot_run["resumed"]
+    assert "supernet epoch 1/1" in oneshot_run["first"]
+
+
+def test_a_killed_candidate_search_resumes_from_the_candidates_it_told(oneshot_run):
+    run_dir, told = oneshot_run["run_dir"], oneshot_run["told_before_kill"]
+    assert PER_ROUND <= told < CANDIDATES
+    rows = read_rows(run_dir)
+    assert sorted(int(r["number"]) for r in rows) == list(range(CANDIDATES))
+    resumed = oneshot_run["resumed"]
+    assert f"resuming after {told} candidates" in resumed
+    assert "supernet epoch" not in resumed  # the finished supernet is not trained again
+    rounds = re.findall(rf"candidates\s+(\d+)/{CANDIDATES}", resumed)
+    assert rounds and int(rounds[-1]) == CANDIDATES
+
+
+def test_over_budget_candidates_are_told_but_never_scored(oneshot_run):
+    run_dir, told = oneshot_run["run_dir"], oneshot_run["told_before_kill"]
+    rows = read_rows(run_dir)
+    over = [r for r in rows if r["status"] == "over_budget"]
+    within = [r for r in rows if r["status"] != "over_budget"]
+    assert over and within, [r["status"] for r in rows]
+    assert all(float(r["size_mib"]) > LIMIT and r["val_top1"] == "" for r in over)
+    assert all(float(r["size_mib"]) <= LIMIT and r["val_top1"] != "" for r in within)
+    # The workers of the resumed process scored exactly its new, distinct, feasible candidates.
+    scored_here = sum(r["status"] == "scored" and int(r["number"]) >= told for r in rows)
+    work = re.search(r"the workers scored (\d+) candidates", oneshot_run["resumed"])
+    assert work and int(work[1]) == scored_here
+    constraints = {t.number: max(t.constraints.values()) for t in journal_trials(run_dir)}
+    assert all(constraints[int(r["number"])] > 0 for r in over)
+    assert all(constraints[int(r["number"])] <= 0 for r in within)
+
+
+def _supernet_and_batches(run_dir: Path):
+    """The run's supernet and the scoring batches, built here from the documented recipe."""
+    from bnas.search.controller import load_run_space
+    from bnas.supernet import calibration_batches, load_supernet
+    from bnas.supernet.training import supernet_config
+    from bnas.train.checkpoint import epoch_seed
+    from bnas.train.loop import eval_loader
+    from bnas.train.prepare import prepare_data
+
+    space = load_run_space(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    supernet = load_supernet(space, run_dir / summary["oneshot"]["supernet_checkpoint"])
+    config = supernet_config(space)
+    splits = prepare_data(space.extremes()[1], config).splits
+    calibration = calibration_batches(splits.train, batch_size=config.batch_size,
+                                      count=space.search.evaluate.bn_batches,
+                                      seed=epoch_seed(config.seed, "calibration"))
+    return supernet, calibration, list(eval_loader(splits.val, config))
+
+
+def test_scores_are_evaluate_candidates_and_warm_starts_are_extractions(oneshot_run):
+    from safetensors.torch import load_file
+
+    from bnas.supernet import evaluate_candidate
+
+    run_dir, summary = oneshot_run["run_dir"], oneshot_run["summary"]
+    torch.set_num_threads(1)  # as the evaluation workers (1 CPU each)
+    supernet, calibration, validation = _supernet_and_batches(run_dir)
+    scored = [r for r in read_rows(run_dir) if r["status"] == "scored"]
+    for row in random.Random(0).sample(scored, 3):
+        arch = Architecture.from_dict(json.loads(row["architecture"]))
+        here = evaluate_candidate(supernet, arch, calibration, validation,
+                                  calibration_batches=len(calibration),
+                                  device=torch.device("cpu"))
+        assert here["top1"] == float(row["val_top1"]), row["arch"]
+        assert here["loss"] == pytest.approx(float(row["val_loss"]), abs=1e-6)
+    for trial in summary["trials"]:
+        arch = Architecture.from_dict(trial["arch"])
+        evaluate_candidate(supernet, arch, calibration, validation,
+                           calibration_batches=len(calibration), device=torch.device("cpu"))
+        expected = supernet.extract(arch).state_dict()
+        path = run_dir / "warm_start" / f"candidate_{trial['number']}.safetensors"
+        saved = load_file(str(path))
+        assert set(saved) == set(expected)
+        for name, tensor in expected.items():
+            torch.testing.assert_close(saved[name], tensor.cpu(), atol=1e-6, rtol=0)
+        params = json.loads((run_dir / trial["path"] / "params.json").read_text())
+        assert params["init_weights"] == str(path)
+
+
+def test_export_and_report_read_a_oneshot_run(oneshot_run):
+    run_dir = oneshot_run["run_dir"]
+    exported = bnas("export", str(run_dir), "--top-k", "2", "--onnx")
+    assert exported.returncode == 0, exported.stdout[-2000:] + exported.stderr[-2000:]
+    for folder in ("top1", "top2"):
+        assert (run_dir / "export" / folder / "model.onnx").is_file()
+    reported = bnas("report", str(run_dir))
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    report = (run_dir / "report" / "report.md").read_text()
+    assert "## One-shot search" in report and "Kendall's τ" in report
+    for figure in ("supernet_vs_standalone", "best_so_far", "block_thresholds"):
+        assert (run_dir / "report" / f"{figure}.png").is_file(), figure
+    assert "The candidate search on the supernet" in report  # progress drawn over candidates
+
+
+# -- pieces without Ray -------------------------------------------------------------------------
+
+
+def test_front_tracker_keeps_what_pareto_front_finds():
+    from bnas.search.candidates import SCORED, Candidate, FrontTracker
+
+    rng = random.Random(0)
+    arch = Architecture.uniform("reactnet_a", "static", preset="tiny")
+    candidates = [Candidate(i, arch, {}, {"ops": rng.choice([1, 2, 3, 4]) * 1e3,
+                                          "params_binary": 0, "params_real": 0},
+                            SCORED, {"val_top1": rng.choice([0.5, 0.6, 0.7, 0.8])})
+                  for i in range(60)]
+    objectives = {"val_top1": "max", "ops": "min"}
+    tracker = FrontTracker(objectives)
+    for candidate in candidates:
+        tracker.add(candidate)
+    front = pareto_front([c.metrics for c in candidates], objectives)
+    expected = {(c.metrics["val_top1"], c.metrics["ops"]) for c in (candidates[i] for i in front)}
+    kept = tracker.candidates()
+    # One candidate per point of the front (an equal point proposed later adds nothing).
+    assert sorted((c.metrics["val_top1"], c.metrics["ops"]) for c in kept) == sorted(expected)
+
+
+def test_candidate_list_suggests_each_config_once_across_a_restore(tmp_path):
+    from ray.tune.search import Searcher
+
+    from bnas.search.oneshot import CandidateList
+
+    configs = [{"b0.threshold": "static", "optuna_number": 3},
+               {"b0.threshold": "dynamic", "optuna_number": 7}]
+    first = CandidateList(configs)
+    assert first.suggest("a") == configs[0]
+    first.save(str(tmp_path / "state.json"))
+    restored = CandidateList([])
+    restored.restore(str(tmp_path / "state.json"))
+    assert restored.suggest("b") == configs[1]
+    assert restored.suggest("c") == Searcher.FINISHED
+
+
+# -- the candidate search without Ray: the same loop, scored in this process --------------------
+
+GRID_SPACE = """\
+name: grid
+backbone: {name: reactnet_a, preset: tiny, in_chans: 1, img_size: 8, num_classes: 10}
+space:
+  blocks: {threshold: [static, dynamic], rd_ratio: [2], sites: [[conv3x3, conv1x1]]}
+data: {name: digits, subset: 20}
+train: {epochs: 1, batch_size: 32}
+search:
+  strategy: oneshot
+  algorithm: grid
+  supernet: {epochs: 1}
+  evaluate: {candidates: 100, batch: 4, bn_batches: 1}
+"""
+
+
+class InProcessWorkers:
+    """search_candidates' workers, scoring with a real CandidateScorer in this process."""
+
+    def __init__(self, space, checkpoint: Path) -> None:
+        from bnas.supernet.scoring import CandidateScorer
+
+        self.scorer = CandidateScorer.from_checkpoint(space, checkpoint, bn_batches=1)
+        self.scored: list[str] = []
+
+    def start(self) -> None:
+        """Nothing to start."""
+
+    def score(self, archs: list) -> list[dict]:
+        self.scored += [arch.arch_id for arch in archs]
+        return [self.scorer.score(arch) for arch in archs]
+
+    def work(self) -> tuple[int, float]:
+        return len(self.scored), 1.0
+
+    def scoring_images(self) -> tuple[int, int]:
+        data = self.scorer.data
+        return data.images_per_candidate, data.train_images
+
+
+@pytest.fixture(scope="module")
+def grid_supernet(tmp_path_factory):
+    from bnas.space import parse_space
+    from bnas.supernet import train_supernet
+
+    space = parse_space(GRID_SPACE, "grid.yaml")
+    out = tmp_path_factory.mktemp("supernet")
+    return train_supernet(space, out_dir=out, device="cpu", threads=1).checkpoint
+
+
+def test_grid_scores_every_architecture_once_and_nsga2_resumes(grid_supernet, tmp_path):
+    from bnas.search.candidates import SCORED, search_candidates
+    from bnas.space import parse_space
+
+    torch.set_num_threads(1)
+    grid = parse_space(GRID_SPACE, "grid.yaml")
+    assert grid.search.evaluate.candidates == grid.size() == 16  # capped to the grid
+    workers = InProcessWorkers(grid, grid_supernet)
+    (tmp_path / "grid").mkdir()
+    outcome = search_candidates(grid, tmp_path / "grid", workers, name="grid", log=lambda _: None)
+    assert sorted(c.arch.arch_id for c in outcome.candidates) == sorted(
+        arch.arch_id for arch in grid.enumerate())
+    assert all(c.status == SCORED for c in outcome.candidates)
+    assert len(workers.scored) == 16
+
+    nsga2 = parse_space(GRID_SPACE.replace("algorithm: grid", "algorithm: nsga2\n  objectives: "
+                                           "{val_top1: max, size_mib: min}"), "nsga2.yaml")
+    nsga2.search.evaluate.candidates = 16
+    half = nsga2.model_copy(deep=True)
+    half.search.evaluate.candidates = 8
+    run_dir = tmp_path / "nsga2"
+    run_dir.mkdir()
+    first = search_candidates(half, run_dir, InProcessWorkers(half, grid_supernet), name="n",
+                              log=lambda _: None)
+    lines: list[str] = []
+    workers = InProcessWorkers(nsga2, grid_supernet)
+    whole = search_candidates(nsga2, run_dir, workers, name="n", log=lines.append)
+    assert "candidate search: resuming after 8 candidates" in lines
+    assert [c.number for c in whole.candidates] == list(range(16))
+    assert [(c.arch.arch_id, c.scores) for c in whole.candidates[:8]] == [
+        (c.arch.arch_id, c.scores) for c in first.candidates]
+    earlier = {c.arch.arch_id for c in first.candidates if c.status == SCORED}
+    assert not earlier & set(workers.scored)  # what was scored is not scored again
+    front = {(c.metrics["val_top1"], c.metrics["size_mib"]) for c in whole.front}
+    scored = [c.metrics for c in whole.candidates if c.status == SCORED]
+    expected = pareto_front(scored, {"val_top1": "max", "size_mib": "min"})
+    assert front == {(scored[i]["val_top1"], scored[i]["size_mib"]) for i in expected}
