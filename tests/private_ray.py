@@ -30,7 +30,9 @@ class PrivateRay:
         self.tmp = tempfile.mkdtemp(prefix="bnas-ray-", dir="/tmp")
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": self.tmp, **extra}
+        # TMPDIR too: what a killed process leaves in its temp folders goes with this one.
+        return {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": self.tmp,
+                "TMPDIR": self.tmp, **extra}
 
     def processes(self, name: str = "") -> list[int]:
         """Process ids started under this temp dir (their environment or command line names

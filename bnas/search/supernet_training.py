@@ -30,6 +30,8 @@ from typing import Any
 
 from bnas.errors import BnasError
 from bnas.files import STATE_FILE, SUPERNET_DIR, SUPERNET_HISTORY_FILE
+from bnas.reading import read_json
+from bnas.writing import write_text_atomic
 
 # A checkpoint folder per epoch, named so that they sort by epoch.
 CHECKPOINT_PREFIX = "epoch_"
@@ -44,8 +46,8 @@ def supernet_checkpoint(run_dir: str | Path) -> tuple[Path, int] | None:
     found = None
     for folder in sorted((Path(run_dir) / SUPERNET_DIR).glob(f"{CHECKPOINT_PREFIX}*")):
         try:
-            epoch = int(json.loads((folder / STATE_FILE).read_text())["epoch"])
-        except (OSError, ValueError, KeyError):
+            epoch = int(read_json(folder / STATE_FILE, "trainer state")["epoch"])
+        except (BnasError, TypeError, ValueError, KeyError):
             continue  # a checkpoint still being copied, or not one
         if found is None or epoch > found[1]:
             found = (folder, epoch)
@@ -116,7 +118,7 @@ class SupernetProgress:
         self.started = time.monotonic()
         history = folder / SUPERNET_HISTORY_FILE
         self.records: list[dict[str, Any]] = (
-            json.loads(history.read_text()) if history.is_file() else [])
+            read_json(history, "supernet history") if history.is_file() else [])
 
     def add(self, message: dict[str, Any]) -> None:
         workers = sorted(message["workers"], key=lambda metrics: metrics["rank"])
@@ -131,9 +133,7 @@ class SupernetProgress:
             "checkpoint": Path(checkpoint).name if checkpoint else None,
         }
         self.records = [r for r in self.records if r["epoch"] < record["epoch"]] + [record]
-        temporary = self.folder / f"{SUPERNET_HISTORY_FILE}.tmp"
-        temporary.write_text(json.dumps(self.records, indent=1))
-        temporary.replace(self.folder / SUPERNET_HISTORY_FILE)
+        write_text_atomic(self.folder / SUPERNET_HISTORY_FILE, json.dumps(self.records, indent=1))
         elapsed = time.monotonic() - self.started
         print(f"[{elapsed:6.1f}s] {self.describe(metrics, self.epochs)}  "
               f"{len(workers)} worker{'s' * (len(workers) > 1)} on {', '.join(nodes)}",
