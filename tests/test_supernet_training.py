@@ -190,17 +190,15 @@ def test_a_failed_ray_train_run_is_told_by_its_first_worker():
     assert failure_reason(ControllerError(OSError("disk full\ndetails"))) == "OSError: disk full"
 
 
-def test_ray_train_workers_get_the_data_root_as_the_user_meant_it(tmp_path, monkeypatch):
-    from bnas.search.supernet_training import with_absolute_data_root
-
+def test_ray_workers_get_the_data_root_as_the_user_meant_it(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     space = space_of("data.root=data/digits")
-    shipped = with_absolute_data_root(space)
+    shipped = space.with_absolute_data_root()
     assert shipped.data.root == str(tmp_path / "data" / "digits")
     assert space.data.root == "data/digits"  # the caller's space is left as it is
     assert shipped.source_text == space.source_text and shipped.blocks == space.blocks
     plain = space_of()  # digits from scikit-learn: no root, nothing to change
-    assert with_absolute_data_root(plain) is plain
+    assert plain.with_absolute_data_root() is plain
 
 
 def perturbed_supernet(space) -> Supernet:

@@ -148,6 +148,7 @@ def run_search(
     :class:`~bnas.search.shutdown.SearchInterrupted` and no summary; the run can be resumed
     once Tune has saved its state (an interrupted new run without one is removed).
     """
+    space = space.with_absolute_data_root()  # trials and workers run in folders of their own
     if space.search.strategy == "oneshot":
         from bnas.search.oneshot import run_oneshot
 

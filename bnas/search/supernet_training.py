@@ -54,18 +54,6 @@ def supernet_checkpoint(run_dir: str | Path) -> tuple[Path, int] | None:
     return found
 
 
-def with_absolute_data_root(space: Any) -> Any:
-    """``space`` with ``data.root`` made absolute (relative to this process's directory, as the
-    user wrote it): Ray Train starts its workers in a folder of its own. A copy; ``space``
-    itself is left as it is."""
-    root = space.data.root
-    if root is None or Path(root).expanduser().is_absolute():
-        return space
-    copy = space.model_copy(deep=True)
-    copy.data.root = str(Path(root).expanduser().resolve())
-    return copy
-
-
 def _train_worker(config: dict[str, Any]) -> None:
     """One Ray Train worker: train_supernet on this process's share, reporting every epoch."""
     import ray
@@ -203,7 +191,7 @@ def train_supernet_on_ray(
     relay = threading.Thread(target=_relay_to, args=(progress, queue, done), daemon=True)
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"space": with_absolute_data_root(space), "use_gpu": use_gpu,
+        train_loop_config={"space": space, "use_gpu": use_gpu,
                            "threads": max(1, int(resources.cpu))},
         torch_config=TorchConfig(backend=backend),
         scaling_config=ScalingConfig(num_workers=settings.workers, use_gpu=use_gpu,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, PrivateAttr, model_validator
@@ -90,6 +91,17 @@ class SearchSpace(SectionModel):
         return self
 
     # -- source -------------------------------------------------------------------------------
+
+    def with_absolute_data_root(self) -> SearchSpace:
+        """This space with ``data.root`` absolute (relative to this process's folder, as the
+        user wrote it), for Ray's workers, which start in folders of their own. A copy; the
+        space itself is left as it is."""
+        root = self.data.root
+        if root is None or Path(root).expanduser().is_absolute():
+            return self
+        copy = self.model_copy(deep=True)
+        copy.data.root = str(Path(root).expanduser().resolve())
+        return copy
 
     def located(self, error: LocatedError) -> BnasError:
         """A problem found after loading (e.g. by the preflight) as the loader words it:
