@@ -374,9 +374,11 @@ def test_ray_train_resumes_a_killed_worker_and_matches_training_here(
         cwd=REPO, env=private_ray.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     )
-    first = run_dir / "supernet" / "epoch_0001"
-    deadline = time.monotonic() + 300
-    while not first.exists() and driver.poll() is None and time.monotonic() < deadline:
+    from bnas.search.supernet_training import supernet_checkpoint
+
+    deadline = time.monotonic() + 300  # until epoch 1's checkpoint is complete (not mid-copy)
+    while (supernet_checkpoint(run_dir) is None and driver.poll() is None
+           and time.monotonic() < deadline):
         time.sleep(0.05)
     killed = private_ray.kill("RayTrainWorker")
     in_time = not (run_dir / "supernet" / "epoch_0003").exists()

@@ -148,7 +148,6 @@ def run_search(
     :class:`~bnas.search.shutdown.SearchInterrupted` and no summary; the run can be resumed
     once Tune has saved its state (an interrupted new run without one is removed).
     """
-    space = space.with_absolute_data_root()  # trials and workers run in folders of their own
     if space.search.strategy == "oneshot":
         from bnas.search.oneshot import run_oneshot
 
@@ -178,6 +177,7 @@ def _run_search(
     # What every trial would find out (data, teacher, device, budgets, this machine), found
     # before Ray starts and before anything is written.
     preflight(space, local=address is None)
+    space = space.with_absolute_data_root()  # trials run in folders of their own
 
     search = space.search
     threads = trial_threads(space)

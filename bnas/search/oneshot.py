@@ -144,6 +144,7 @@ def run_oneshot(
     storage_path, run_dir = run_directory(name, storage, resume)
     state = PhaseState.load(run_dir) if resume else PhaseState(run_dir)
     preflight(space, local=address is None)  # before Ray starts and anything is written
+    space = space.with_absolute_data_root()  # Ray's workers run in folders of their own
     # Candidates are costed in this process: measure the parts of their costs while Ray starts.
     warm_up = start_cost_model(space)
     with StopSignals() as signals, scratch_folder() as scratch, ray_session(
