@@ -46,6 +46,7 @@ from experiments.common import (
     CONFIGS,
     Experiment,
     build_space,
+    comparison_line,
     comparison_rows,
     flow,
     kendall_tau,
@@ -59,7 +60,6 @@ from experiments.common import (
     pyplot,
     run_one_search,
     run_training,
-    verdict,
     write_csv,
 )
 from experiments.common.frame import RESULTS, load_config
@@ -505,10 +505,7 @@ def report(exp: Experiment, config: dict[str, Any], searches: dict[str, Any],
             f"{total['trainings_by_epochs']:.2f} trainings by epochs "
             f"({'within' if total['trainings_by_epochs'] <= COST_TARGET else 'above'} the "
             f"target of {COST_TARGET:g}), {total['trainings_by_wall']:.2f} by wall time.")
-    for c in comparisons:
-        other, base = c["comparison"].split(" − ")
-        lines.append(f"- {c['dataset']}: {c['comparison']}: {100 * c['mean_diff']:+.2f} pt "
-                     f"(paired p {pvalue(c['p_paired'])}): {verdict(c, other, base)}.")
+    lines += [f"- {c['dataset']}: {comparison_line(c)}" for c in comparisons]
     lines += ["", f"![rank agreement and the winner]({NAME}.png)", ""]
     return "\n".join(lines)
 

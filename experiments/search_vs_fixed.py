@@ -32,6 +32,7 @@ from experiments.common import (
     Experiment,
     build_space,
     compare,
+    comparison_line,
     comparison_rows,
     count,
     flow,
@@ -40,12 +41,10 @@ from experiments.common import (
     mean_sd,
     pct,
     pm,
-    pvalue,
     pyplot,
     run_one_search,
     run_training,
     scaled_space,
-    verdict,
     write_csv,
 )
 
@@ -282,10 +281,7 @@ def report(exp: Experiment, sections: dict[str, Any], search: dict[str, Any],
             f"{on[searched['on_front_all']]} the front of all arms (with the "
             f"longer-trained ones), and {on[winner['on_front']]} the "
             "val-top-1-vs-OPs front of the search's trials.")
-    for c in comparisons:
-        other, base = c["comparison"].split(" − ")
-        lines.append(f"- {c['comparison']}: {100 * c['mean_diff']:+.2f} pt (paired p "
-                     f"{pvalue(c['p_paired'])}): {verdict(c, other, base)}.")
+    lines += [f"- {comparison_line(c)}" for c in comparisons]
     lines += ["", f"![search and retrained arms]({NAME}.png)", ""]
     return "\n".join(lines)
 

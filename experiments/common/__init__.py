@@ -26,6 +26,7 @@ from experiments.common.searches import build_space, local_ray, run_one_search, 
 from experiments.common.stats import compare, kendall_tau, mean_sd, noise_ceiling, verdict
 from experiments.common.tables import (
     COMPARISON_COLUMNS,
+    comparison_line,
     comparison_rows,
     count,
     flow,
@@ -38,8 +39,8 @@ from experiments.common.tables import (
 
 __all__ = [
     "ACCURACY_COLUMNS", "COMPARISON_COLUMNS", "CONFIGS", "Experiment", "build_space", "compare",
-    "comparison_rows", "count", "flow", "git_commit", "kendall_tau", "local_ray", "machine",
-    "markdown_table", "mean_sd", "noise_ceiling", "pct", "pm", "plot_race", "pvalue", "pyplot",
-    "race_tables", "resolve_root", "run_one_search", "run_training", "scaled_space",
-    "search_race", "verdict", "versions", "write_csv",
+    "comparison_line", "comparison_rows", "count", "flow", "git_commit", "kendall_tau",
+    "local_ray", "machine", "markdown_table", "mean_sd", "noise_ceiling", "pct", "pm",
+    "plot_race", "pvalue", "pyplot", "race_tables", "resolve_root", "run_one_search",
+    "run_training", "scaled_space", "search_race", "verdict", "versions", "write_csv",
 ]

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from experiments.common.stats import verdict
+
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     """``rows`` as CSV, columns in order of first appearance; floats exactly (``repr``), NaN
@@ -64,6 +66,13 @@ def pvalue(p: float | None) -> str:
     if p is None or math.isnan(p):
         return "-"
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
+
+
+def comparison_line(comparison: dict[str, Any]) -> str:
+    """'A − B: +0.52 pt (paired p 0.120): no significant difference …' (one results bullet)."""
+    other, base = comparison["comparison"].split(" − ")
+    return (f"{comparison['comparison']}: {100 * comparison['mean_diff']:+.2f} pt (paired p "
+            f"{pvalue(comparison['p_paired'])}): {verdict(comparison, other, base)}.")
 
 
 def count(value: float | int | None) -> str:
