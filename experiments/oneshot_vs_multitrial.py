@@ -62,7 +62,7 @@ from experiments.common import (
     run_training,
     write_csv,
 )
-from experiments.common.frame import RESULTS, load_config
+from experiments.common.frame import RESULTS, load_config, relative_paths
 from experiments.dysign_vs_rsign import data_config, fitted_args
 from experiments.search_vs_fixed import retrain_jobs
 from experiments.search_vs_fixed import summarize as summarize_arms
@@ -186,8 +186,9 @@ def oneshot_search(exp: Experiment, label: str, sections: dict[str, Any], count:
         run_dir = Path(storage) / space.name
         named = spread(space, count)
         scores = supernet_scores(space, run_dir, [arch for _, arch in named])
-        for file in ("candidates.csv", "summary.json"):
-            shutil.copyfile(run_dir / file, exp.out / f"{label}_{file}")
+        shutil.copyfile(run_dir / "candidates.csv", exp.out / f"{label}_candidates.csv")
+        record = relative_paths(json.loads((run_dir / "summary.json").read_text()))
+        (exp.out / f"{label}_summary.json").write_text(json.dumps(record, indent=2) + "\n")
     summary = search["summary"]
     if summary.get("best") is None:
         raise SystemExit(f"{NAME}: the one-shot search on {label} retrained no candidate")
@@ -409,6 +410,11 @@ def plot(searches: dict[str, Any], candidate_rows: list[dict[str, Any]],
     plt.close(fig)
 
 
+def data_shown(space: Any) -> dict[str, Any]:
+    """A space's ``data:`` as results.md shows it (no folder of this machine)."""
+    return relative_paths(space.data.model_dump(exclude_none=True))
+
+
 def report(exp: Experiment, config: dict[str, Any], searches: dict[str, Any],
            candidate_rows: list[dict[str, Any]], agreements: dict[str, Any],
            cost_rows: list[dict[str, Any]], arm_tables: dict[str, list],
@@ -425,7 +431,7 @@ def report(exp: Experiment, config: dict[str, Any], searches: dict[str, Any],
         f"step), {search.evaluate.candidates} candidates proposed by {search.algorithm} and "
         f"scored with BatchNorm re-estimated on {search.evaluate.bn_batches} training "
         f"batches, the best retrained. Data per dataset: "
-        + "; ".join(f"{label} `{flow(s['space'].data.model_dump(exclude_none=True))}`"
+        + "; ".join(f"{label} `{flow(data_shown(s['space']))}`"
                     for label, s in searches.items()) + ".",
         "",
         "## (a) Rank agreement: supernet score vs stand-alone accuracy",
