@@ -390,6 +390,54 @@ def test_killed_worker_is_retried_and_killed_search_resumes_exactly_once(tmp_pat
     assert lines[0][0] > min(seconds for seconds, number in killed_lines if number == 2)
 
 
+def test_resume_continues_a_trial_whose_named_checkpoint_ray_had_deleted(tmp_path):
+    """Ray deletes a trial's older checkpoint when it registers a newer one but saves the
+    state naming it later: a run killed in between named a deleted checkpoint, and
+    Tuner.restore failed that trial on every retry. The aftermath is made here after a
+    SIGTERM (whose saved state names an epoch's checkpoint while the worker has written the
+    next): the named checkpoint removed, a later one kept. The resumed trial continues from
+    that later one and completes."""
+    run_dir = tmp_path / "raced"
+    out = tmp_path / "out.txt"
+    with out.open("w") as stdout:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bnas", "search", str(DEMO), "--storage", str(tmp_path),
+             "--name", "raced", "--set", "search.num_samples=2", "--set", "train.epochs=6",
+             "--set", "search.scheduler=none", "--set", "search.max_concurrent=1"],
+            cwd=REPO, env=ray_env(), stdout=stdout, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+    try:
+        wait_for_progress(out)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        process.kill()
+    raced = []
+    state = sorted(run_dir.glob("experiment_state-*.json"))[-1]
+    for trial_json, runtime_json in json.loads(state.read_text())["trial_data"]:
+        trial, runtime = json.loads(trial_json), json.loads(runtime_json)
+        named = (runtime.get("last_result") or {}).get("checkpoint_dir_name")
+        if trial["status"] == "TERMINATED" or named is None:
+            continue
+        folder = run_dir / trial["relative_logdir"]
+        later = folder / f"checkpoint_{int(named.split('_')[1]) + 1:06d}"
+        if later.exists():
+            shutil.rmtree(folder / named)
+        else:
+            (folder / named).rename(later)
+        raced.append(trial["trial_id"])
+    assert len(raced) == 1, raced  # the trial that was training
+
+    done = bnas("search", str(DEMO), "--storage", str(tmp_path), "--name", "raced", "--resume")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"resume: trial {raced[0]} continues from checkpoint_" in done.stdout
+    trials = json.loads((run_dir / "summary.json").read_text())["trials"]
+    assert [t["status"] for t in trials] == ["completed", "completed"], done.stdout[-3000:]
+    repaired = next(t for t in trials if t["trial_id"] == raced[0])
+    epochs = [row["epoch"] for row in repaired["history"]]
+    assert epochs[-1] == repaired["epochs_run"] == 6 and epochs == sorted(set(epochs))
+
+
 def wait_for_progress(out: Path) -> None:
     """Until the search writing ``out`` printed its first progress line."""
     def progress_printed() -> bool:

@@ -29,6 +29,7 @@ from bnas.errors import BnasError
 from bnas.files import OVERRIDES_FILE, SPACE_FILE, STUDY_FILE, SUMMARY_FILE
 from bnas.reading import read_yaml
 from bnas.run_record import RunRecord
+from bnas.search.checkpoint_repair import repair_checkpoint_references
 from bnas.search.cluster import ray_session, wait_for_a_node
 from bnas.search.run_dir import check_resume_trust, check_run_name
 from bnas.search.shutdown import SearchInterrupted, StopSignals
@@ -343,6 +344,8 @@ def restore_tuner(run_dir: Path, trainable: Any) -> Any:
     last checkpoint); damaged or foreign state is one line, not a traceback."""
     from ray import tune
 
+    for line in repair_checkpoint_references(run_dir):
+        print(line, flush=True)
     try:
         return tune.Tuner.restore(
             str(run_dir), trainable, resume_unfinished=True, resume_errored=False

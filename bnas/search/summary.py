@@ -111,6 +111,9 @@ def trial_records(
         config = _trial_config(result)
         last = dict(result.metrics or {})
         history = _history(result)
+        # the last epoch's number, not the rows: after a kill, epochs a worker trained past
+        # the saved state have no row (see bnas.search.checkpoint_repair)
+        epochs_run = int(history[-1].get("epoch", len(history))) if history else 0
         best_epoch = _best_epoch(history)
         arch = space.architecture(config)
         metrics = {key: json_value(last[key]) for key in COST_KEYS if key in last}
@@ -139,8 +142,8 @@ def trial_records(
                 },
                 "metrics": metrics,
                 "history": history,
-                "epochs_run": len(history),
-                "status": _status(result, last, len(history), max_epochs),
+                "epochs_run": epochs_run,
+                "status": _status(result, last, epochs_run, max_epochs),
                 "error": last.get(FAILURE_KEY) or _error_line(result.error),
                 "node_ip": last.get("node_ip"),
                 "checkpoint": checkpoint,
