@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -606,8 +607,11 @@ def test_over_budget_candidates_are_not_trained_and_told_to_optuna(tmp_path):
         "--set", "search.algorithm=random", "--set", "search.scheduler=none",
         "--set", f"search.constraints.max_size_mib={limit}",
         "--set", "backbone.channel_multiple=1",  # any declared backbone argument reaches trials
+        # a metric an over-budget trial never measures: reported as its worst, +inf
+        "--set", "search.objectives={val_loss: min}",
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "NaN or Inf" not in done.stderr
     trials = json.loads((tmp_path / "budget" / "summary.json").read_text())["trials"]
     over = [t for t in trials if t["status"] == "infeasible"]
     within = [t for t in trials if t["status"] == "completed"]
@@ -622,3 +626,5 @@ def test_over_budget_candidates_are_not_trained_and_told_to_optuna(tmp_path):
         if key.startswith("constraints")
     ]
     assert sum(value > 0 for value in constraint_values) == len(over)
+    told = sorted(trial.value for trial in study.trials)
+    assert told[-len(over):] == [math.inf] * len(over) and math.isfinite(told[0])

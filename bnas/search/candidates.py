@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from bnas.pareto import dominates
 from bnas.run_record import front_objectives, json_value
 from bnas.search.controller import define_by_run, make_sampler, trial_resources, trial_threads
 from bnas.search.shutdown import StopSignals
-from bnas.search.trainable import COST_KEY, FEASIBLE_KEY
+from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, never_trained
 from bnas.writing import write_text_atomic
 
 SCORED, REPEATED, OVER_BUDGET = "scored", "repeated", "over_budget"
@@ -117,9 +116,9 @@ class Candidate:
 
 def objective_values(metrics: dict[str, Any], objectives: dict[str, str]) -> list[float]:
     """What the sampler is told, in objective order; a metric an over-budget candidate lacks
-    is the worst value (accuracy 0, as a multi-trial search reports; loss +inf)."""
-    worst = {"max": 0.0, "min": math.inf}
-    return [float(metrics.get(name, worst[mode])) for name, mode in objectives.items()]
+    is the worst value, as a multi-trial search reports it (:func:`never_trained`)."""
+    values = {**metrics, **never_trained(objectives, metrics)}
+    return [float(values[name]) for name in objectives]
 
 
 class FrontTracker:

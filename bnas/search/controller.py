@@ -11,6 +11,7 @@ starts (:func:`warm_cost_model`), so Ray Tune's loop waits well under a millisec
 from __future__ import annotations
 
 import functools
+import logging
 import pickle
 import shutil
 import sys
@@ -364,6 +365,9 @@ def fit_tuner(tuner: Any, signals: StopSignals) -> Any:
         # ASHA compares a failed trial's NaN (bnas.search.trainable) with nanpercentile,
         # which warns while a rung holds nothing else
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        # a failed trial's NaN and a never-trained one's inf go to TensorBoard as they are;
+        # tensorboardX would warn about each
+        logging.getLogger("tensorboardX.x2num").setLevel(logging.ERROR)
         results = tuner.fit()
     signals.raise_if_received()
     return results

@@ -15,6 +15,7 @@ the searcher and ASHA compare NaN (Ray requires them in every report);
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,7 +77,8 @@ def _train_trial(
     if not config[FEASIBLE_KEY]:
         # Over budget: told to the searcher as the worst accuracy without training (the
         # sampler's constraints_func also sees the violation, see bnas.search.controller).
-        tune.report({**base, "val_top1": 0.0, FEASIBLE_KEY: False})
+        tune.report({**base, "val_top1": 0.0, **never_trained(_compared(space), base),
+                     FEASIBLE_KEY: False})
         return
 
     def on_epoch(metrics: dict[str, Any], checkpoint_dir: Any) -> None:
@@ -104,11 +106,23 @@ def _trial_scratch(scratch_root: str | None, trial_id: str) -> Path | None:
     return scratch
 
 
-def _unmeasured(space: SearchSpace, known: dict[str, Any]) -> dict[str, float]:
-    """NaN for each metric the searcher or ASHA compares that a failed trial never measured
-    (Ray requires them in every report)."""
-    watched = list(space.search.objectives)
+def _compared(space: SearchSpace) -> dict[str, str]:
+    """metric → mode of each metric the searcher or ASHA compares (Ray requires them in every
+    report)."""
+    compared = dict(space.search.objectives)
     asha = space.search.scheduler.asha
     if asha is not None and asha.metric is not None:
-        watched.append(asha.metric)
-    return {metric: float("nan") for metric in watched if metric not in known}
+        compared.setdefault(asha.metric, asha.mode or "max")
+    return compared
+
+
+def _unmeasured(space: SearchSpace, known: dict[str, Any]) -> dict[str, float]:
+    """NaN for each compared metric a failed trial never measured."""
+    return {metric: math.nan for metric in _compared(space) if metric not in known}
+
+
+def never_trained(compared: dict[str, str], known: dict[str, Any]) -> dict[str, float]:
+    """The worst value of each compared metric (metric → mode) that an over-budget candidate,
+    never trained, lacks: accuracy 0, a loss +inf."""
+    worst = {"max": 0.0, "min": math.inf}
+    return {metric: worst[mode] for metric, mode in compared.items() if metric not in known}
