@@ -4,7 +4,8 @@ The end-to-end run is the real CLI in a subprocess (``python -m bnas search`` of
 ``search_spaces/oneshot_demo.yaml``, shrunk with ``--set``): a supernet trains on Ray Train,
 candidates are scored on Ray actors under a size budget, the run is killed with SIGKILL in the
 middle of the candidate search and resumed with ``--resume``, the best two candidates retrain
-(warm-started) on Ray Tune; then ``bnas export`` and ``bnas report`` read its run directory.
+(warm-started) on Ray Tune, killed again once one reported and resumed to the end; then
+``bnas export`` and ``bnas report`` read its run directory.
 Every Ray process lives under a private ``RAY_TMPDIR`` (``tests/private_ray.py``) and is ended
 by this module alone.
 """
@@ -66,35 +67,51 @@ def read_rows(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@pytest.fixture(scope="module")
-def oneshot_run(tmp_path_factory):
-    """Search, SIGKILL after the first round of candidates is saved, resume to the end."""
-    storage = tmp_path_factory.mktemp("runs")
-    run_dir = storage / "os"
+def run_until_killed(args: list[str], pattern: str) -> str:
+    """Run ``bnas ARGS`` until a line of its output matches ``pattern``, then SIGKILL it and
+    every Ray process it started; its output so far."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "bnas", "search", str(SPACE), "--storage", str(storage),
-         "--name", "os", *SMALL],
-        cwd=REPO, env=RAY.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        [sys.executable, "-m", "bnas", *args], cwd=REPO, env=RAY.env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
-    first: list[str] = []
+    lines: list[str] = []
     for line in process.stdout:
-        first.append(line)
-        if re.search(rf"candidates\s+{PER_ROUND}/{CANDIDATES}\b", line):
+        lines.append(line)
+        if re.search(pattern, line):
             os.killpg(process.pid, signal.SIGKILL)
             break
     process.wait()
     process.stdout.close()
     RAY.stop()
-    assert any("candidates" in line for line in first), "".join(first)[-3000:]
+    return "".join(lines)
+
+
+RETRAINED = r"\] trial\s+(\d+)/2 .*epoch 1/1"
+
+
+@pytest.fixture(scope="module")
+def oneshot_run(tmp_path_factory):
+    """Search, SIGKILL after the first round of candidates is saved, resume, SIGKILL once a
+    retraining reported, resume to the end."""
+    storage = tmp_path_factory.mktemp("runs")
+    run_dir = storage / "os"
+    where = ["--storage", str(storage), "--name", "os"]
+    first = run_until_killed(["search", str(SPACE), *where, *SMALL],
+                             rf"candidates\s+{PER_ROUND}/{CANDIDATES}\b")
+    assert "candidates" in first, first[-3000:]
     told_before_kill = len(journal_trials(run_dir))
     assert not (run_dir / "summary.json").exists()  # killed mid-run
 
-    resumed = bnas("search", str(SPACE), "--storage", str(storage), "--name", "os", "--resume")
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    resumed = run_until_killed(["search", str(SPACE), *where, "--resume"], RETRAINED)
+    assert re.search(RETRAINED, resumed), resumed[-3000:]
+    assert not (run_dir / "summary.json").exists()
+    retrain_dirs = sorted(path.name for path in run_dir.glob("trial_*"))
+    finished = bnas("search", str(SPACE), *where, "--resume")
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
-    return {"run_dir": run_dir, "summary": summary, "first": "".join(first),
-            "resumed": resumed.stdout, "told_before_kill": told_before_kill}
+    return {"run_dir": run_dir, "summary": summary, "first": first, "resumed": resumed,
+            "finished": finished.stdout, "told_before_kill": told_before_kill,
+            "retrain_dirs_at_kill": retrain_dirs}
 
 
 def test_the_best_scored_candidates_are_retrained_with_their_supernet_scores(oneshot_run):
@@ -122,7 +139,7 @@ def test_the_best_scored_candidates_are_retrained_with_their_supernet_scores(one
     assert phases["retrain"]["candidate_epochs"] == 2.0  # 2 candidates × 1 epoch
     assert phases["search"]["candidate_epochs"] > 0
     assert all(phase["seconds"] > 0 for phase in phases.values())
-    assert "one-shot cost:" in oneshot_run["resumed"]
+    assert "one-shot cost:" in oneshot_run["finished"]
     assert "supernet epoch 1/1" in oneshot_run["first"]
     assert "1 worker on 127.0.0.1" in oneshot_run["first"]  # Ray Train's too
 
@@ -137,6 +154,18 @@ def test_a_killed_candidate_search_resumes_from_the_candidates_it_told(oneshot_r
     assert "supernet epoch" not in resumed  # the finished supernet is not trained again
     rounds = re.findall(rf"candidates\s+(\d+)/{CANDIDATES}", resumed)
     assert rounds and int(rounds[-1]) == CANDIDATES
+
+
+def test_a_search_killed_while_retraining_resumes_its_tune_experiment(oneshot_run):
+    finished = oneshot_run["finished"]
+    assert "retraining: resuming the Ray Tune experiment" in finished
+    assert "supernet epoch" not in finished
+    assert not re.search(r"candidates\s+\d+/", finished)  # no candidate scored again
+    # Tune's own trials went on (work since its last snapshot is done again), none was added
+    trials = oneshot_run["summary"]["trials"]
+    assert oneshot_run["retrain_dirs_at_kill"]  # one had reported
+    assert set(oneshot_run["retrain_dirs_at_kill"]) <= {t["path"] for t in trials}
+    assert [t["status"] for t in trials] == ["completed", "completed"]
 
 
 def test_over_budget_candidates_are_told_but_never_scored(oneshot_run):
