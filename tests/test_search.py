@@ -228,7 +228,10 @@ def optuna_study(run_dir: Path, name: str):  # noqa: ANN201
 def test_sigterm_then_sigint_end_the_search_cleanly_and_resume_goes_on(tmp_path):
     """SIGTERM (a batch system's stop, to the bnas process) and SIGINT (Ctrl-C: the terminal
     sends it to the whole process group): each ends the search with 128 + the signal, one
-    line, no summary, nothing left 5 s later; the resumed search numbers on."""
+    line, no summary, nothing left 5 s later; the resumed search numbers on. Between the two,
+    the run is given the aftermath of a kill in Ray's checkpoint race (Ray deletes a trial's
+    older checkpoint before it saves the state naming the newer): without
+    bnas.search.checkpoint_repair the resumed trial fails on every retry."""
     run_dir = tmp_path / "stop"
     args = [sys.executable, "-m", "bnas", "search", str(DEMO), "--storage", str(tmp_path),
             "--name", "stop"]
@@ -238,7 +241,7 @@ def test_sigterm_then_sigint_end_the_search_cleanly_and_resume_goes_on(tmp_path)
     ):
         env = private_temp(f"stop{attempt}")
         extra = ["--resume"] if attempt else ["--set", "search.num_samples=4", "--set",
-                                              "train.epochs=3", "--set", "search.scheduler=none",
+                                              "train.epochs=6", "--set", "search.scheduler=none",
                                               "--set", "search.max_concurrent=1"]
         out, err = tmp_path / f"out{attempt}.txt", tmp_path / f"err{attempt}.txt"
         with out.open("w") as stdout, err.open("w") as stderr:
@@ -259,11 +262,38 @@ def test_sigterm_then_sigint_end_the_search_cleanly_and_resume_goes_on(tmp_path)
         assert "Traceback" not in err.read_text()
         assert not (run_dir / "summary.json").exists()
         assert_nothing_left(env, ended)
-        outputs.append(progress_lines(out.read_text()))
+        outputs.append(out.read_text())
+        if attempt == 0:
+            raced = make_checkpoint_race_aftermath(run_dir)
     # the resumed search went on from the first one's numbers and clock
-    first, resumed = outputs
+    first, resumed = map(progress_lines, outputs)
     assert resumed[0][1] >= max(number for _, number in first)
     assert resumed[0][0] > first[0][0]
+    # the trial whose named checkpoint was gone went on training from the next one
+    assert f"resume: trial {raced} continues from checkpoint_" in outputs[1]
+    assert re.search(r"^\[\s*[\d.]+s\] trial\s+\d+/\d+ .* epoch [2-9]/", outputs[1], re.M)
+
+
+def make_checkpoint_race_aftermath(run_dir: Path) -> str:
+    """What a kill between Ray's deleting a checkpoint and its saving the state that names the
+    next one leaves: the state names a checkpoint that is gone, a later one is there. Made
+    from a stopped search whose one unfinished trial is named in the state; its id."""
+    raced = []
+    state = sorted(run_dir.glob("experiment_state-*.json"))[-1]
+    for trial_json, runtime_json in json.loads(state.read_text())["trial_data"]:
+        trial, runtime = json.loads(trial_json), json.loads(runtime_json)
+        named = (runtime.get("last_result") or {}).get("checkpoint_dir_name")
+        if trial["status"] == "TERMINATED" or named is None:
+            continue
+        folder = run_dir / trial["relative_logdir"]
+        later = folder / f"checkpoint_{int(named.split('_')[1]) + 1:06d}"
+        if later.exists():  # the worker wrote the next one after the state was saved
+            shutil.rmtree(folder / named)
+        else:
+            (folder / named).rename(later)
+        raced.append(trial["trial_id"])
+    assert len(raced) == 1, raced  # the trial that was training
+    return raced[0]
 
 
 def test_name_is_confined_to_storage(tmp_path, monkeypatch, capsys):
@@ -389,54 +419,6 @@ def test_killed_worker_is_retried_and_killed_search_resumes_exactly_once(tmp_pat
     assert max(number for _, number in lines) == 6
     # trial 2 began long before the kill (it finished): the snapshot's clock is past that
     assert lines[0][0] > min(seconds for seconds, number in killed_lines if number == 2)
-
-
-def test_resume_continues_a_trial_whose_named_checkpoint_ray_had_deleted(tmp_path):
-    """Ray deletes a trial's older checkpoint when it registers a newer one but saves the
-    state naming it later: a run killed in between named a deleted checkpoint, and
-    Tuner.restore failed that trial on every retry. The aftermath is made here after a
-    SIGTERM (whose saved state names an epoch's checkpoint while the worker has written the
-    next): the named checkpoint removed, a later one kept. The resumed trial continues from
-    that later one and completes."""
-    run_dir = tmp_path / "raced"
-    out = tmp_path / "out.txt"
-    with out.open("w") as stdout:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bnas", "search", str(DEMO), "--storage", str(tmp_path),
-             "--name", "raced", "--set", "search.num_samples=2", "--set", "train.epochs=6",
-             "--set", "search.scheduler=none", "--set", "search.max_concurrent=1"],
-            cwd=REPO, env=ray_env(), stdout=stdout, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-    try:
-        wait_for_progress(out)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=120) == 128 + signal.SIGTERM
-    finally:
-        process.kill()
-    raced = []
-    state = sorted(run_dir.glob("experiment_state-*.json"))[-1]
-    for trial_json, runtime_json in json.loads(state.read_text())["trial_data"]:
-        trial, runtime = json.loads(trial_json), json.loads(runtime_json)
-        named = (runtime.get("last_result") or {}).get("checkpoint_dir_name")
-        if trial["status"] == "TERMINATED" or named is None:
-            continue
-        folder = run_dir / trial["relative_logdir"]
-        later = folder / f"checkpoint_{int(named.split('_')[1]) + 1:06d}"
-        if later.exists():
-            shutil.rmtree(folder / named)
-        else:
-            (folder / named).rename(later)
-        raced.append(trial["trial_id"])
-    assert len(raced) == 1, raced  # the trial that was training
-
-    done = bnas("search", str(DEMO), "--storage", str(tmp_path), "--name", "raced", "--resume")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert f"resume: trial {raced[0]} continues from checkpoint_" in done.stdout
-    trials = json.loads((run_dir / "summary.json").read_text())["trials"]
-    assert [t["status"] for t in trials] == ["completed", "completed"], done.stdout[-3000:]
-    repaired = next(t for t in trials if t["trial_id"] == raced[0])
-    epochs = [row["epoch"] for row in repaired["history"]]
-    assert epochs[-1] == repaired["epochs_run"] == 6 and epochs == sorted(set(epochs))
 
 
 def wait_for_progress(out: Path) -> None:

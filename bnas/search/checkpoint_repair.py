@@ -9,7 +9,7 @@ checkpoint as it does not exist on storage anymore"). The checkpoints written af
 one are still in the trial's folder: the oldest of them is copied under the missing name
 before the restore, so the trial continues from there. Ray's iteration count then trails the
 trial's epochs by the epochs it had trained past the saved state (ASHA's rungs count Ray's
-iterations), which is all the kill costs.
+iterations): the kill's only trace.
 
 Ray's state file is read as JSON, without unpickling anything (its trial entries are JSON
 texts; only their ``trial_id``, ``status``, ``relative_logdir`` and the last result's
@@ -49,6 +49,8 @@ def repair_checkpoint_references(run_dir: Path) -> list[str]:
             continue
         if trial.get("status") in ("TERMINATED", "ERROR") or not isinstance(named, str):
             continue
+        if not isinstance(folder, str) or Path(folder).name != folder or folder in ("", "..", "."):
+            continue  # a trial folder is a name in the run folder, nothing else
         repair = _repair_trial(run_dir / str(folder), named)
         if repair:
             repairs.append(f"resume: trial {trial_id} continues from {repair} (Ray's saved "
