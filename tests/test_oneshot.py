@@ -205,13 +205,13 @@ def _supernet_and_batches(run_dir: Path):
     return supernet, calibration, list(eval_loader(splits.val, config))
 
 
-def test_scores_are_evaluate_candidates_and_warm_starts_are_extractions(oneshot_run):
+def test_scores_are_evaluate_candidates_and_warm_starts_are_extractions(oneshot_run,
+                                                                       one_torch_thread):
     from safetensors.torch import load_file
 
     from bnas.supernet import evaluate_candidate
 
     run_dir, summary = oneshot_run["run_dir"], oneshot_run["summary"]
-    torch.set_num_threads(1)  # as the evaluation workers (1 CPU each)
     supernet, calibration, validation = _supernet_and_batches(run_dir)
     scored = [r for r in read_rows(run_dir) if r["status"] == "scored"]
     for row in random.Random(0).sample(scored, 3):
@@ -340,11 +340,11 @@ def grid_supernet(tmp_path_factory):
     return train_supernet(space, out_dir=out, device="cpu", threads=1).checkpoint
 
 
-def test_grid_scores_every_architecture_once_and_nsga2_resumes(grid_supernet, tmp_path):
+def test_grid_scores_every_architecture_once_and_nsga2_resumes(grid_supernet, tmp_path,
+                                                               one_torch_thread):
     from bnas.search.candidates import SCORED, search_candidates
     from bnas.space import parse_space
 
-    torch.set_num_threads(1)
     grid = parse_space(GRID_SPACE, "grid.yaml")
     assert grid.search.evaluate.candidates == grid.size() == 16  # capped to the grid
     workers = InProcessWorkers(grid, grid_supernet)

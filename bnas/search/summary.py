@@ -113,7 +113,7 @@ def trial_records(
         history = _history(result)
         # the last epoch's number, not the rows: after a kill, epochs a worker trained past
         # the saved state have no row (see bnas.search.checkpoint_repair)
-        epochs_run = int(history[-1].get("epoch", len(history))) if history else 0
+        epochs_run = int(history[-1]["epoch"]) if history else 0
         best_epoch = _best_epoch(history)
         arch = space.architecture(config)
         metrics = {key: json_value(last[key]) for key in COST_KEYS if key in last}
