@@ -123,6 +123,14 @@ CONSTRAINTS: dict[str, str] = {
 }
 
 
+def format_count(value: float) -> str:
+    """OPs, parameters and the like, three significant digits: ``9.92 k``, ``87.1 M``."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g}"
+
+
 def excess(cost: Cost, budgets: Mapping[str, float]) -> dict[str, float]:
     """Relative excess per budget, cost / limit − 1: ≤ 0 when met (Optuna's convention for
     constraints), > 0 by how much it is over. ``budgets`` maps names of :data:`CONSTRAINTS`

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bnas.costs import format_count
 from bnas.report.analysis import trial_table
 from bnas.report.importance import Importance
 from bnas.run_record import status_counts
@@ -18,13 +19,7 @@ def _num(value: float | None, fmt: str = ".4g") -> str:
 
 
 def _count(value: float | None) -> str:
-    """OPs and the like: ``9.92 k``, ``87.1 M``."""
-    if value is None:
-        return "—"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.3g}"
+    return "—" if value is None else format_count(value)
 
 
 def _plural(n: int, word: str) -> str:

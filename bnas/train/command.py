@@ -30,6 +30,7 @@ from bnas.cli_options import (
     option_name,
     quick_architecture,
 )
+from bnas.costs import format_count
 from bnas.errors import BnasError
 
 if TYPE_CHECKING:
@@ -212,13 +213,6 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.2f} %"
 
 
-def _count(value: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value:.3g}"
-
-
 def format_summary(
     result: TrainResult, summary_path: Path, reference: dict[str, Any] | None = None
 ) -> str:
@@ -244,9 +238,9 @@ def format_summary(
         top5 = f", top-5 {_percent(result.test['top5'])}" if "top5" in result.test else ""
         lines.append(f"  test top-1  {_percent(result.test['top1'])}{top5} (final model)")
     lines.append(
-        f"  cost        OPs {_count(cost['ops'])} (BOPs {_count(cost['bops'])}, "
-        f"FLOPs {_count(cost['flops'])}), size {cost['size_mib']:.3f} MiB, params "
-        f"{_count(cost['params_binary'])} binary + {_count(cost['params_real'])} real"
+        f"  cost        OPs {format_count(cost['ops'])} (BOPs {format_count(cost['bops'])}, "
+        f"FLOPs {format_count(cost['flops'])}), size {cost['size_mib']:.3f} MiB, params "
+        f"{format_count(cost['params_binary'])} binary + {format_count(cost['params_real'])} real"
     )
     lines.append(f"  wrote       {summary_path}")
     return "\n".join(lines)
