@@ -129,10 +129,9 @@ def export_trial(
     import torch
 
     from bnas.export.onnx_export import export_onnx, onnx_parity
-    from bnas.models import build_model
+    from bnas.models import build_model, load_model_weights
     from bnas.profile import profile_architecture
     from bnas.train import TrainConfig, prepare_data
-    from bnas.train.checkpoint import load_model_weights
     from bnas.train.evaluation import evaluate
     from bnas.train.loop import eval_loader
     from bnas.train.runtime import torch_runtime

@@ -1,0 +1,499 @@
+"""bnas.deploy: the bit-packed OpenVINO model, step by step and whole, against an integer
+reference and against PyTorch; the torch-free runtime; bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+import openvino.opset1 as ops1
+import openvino.opset13 as ops
+import pytest
+import torch
+
+from bnas import Architecture, BnasError
+from bnas.deploy import load, measure_latency, profile_ops, save_openvino, to_openvino
+from bnas.deploy.fold import batch_norm_terms, fold_scale
+from bnas.deploy.pack import binary_weights, pack_signs, unpack_signs
+from bnas.deploy.runtime import compile_model
+from bnas.deploy.threshold import binarize, shift, strict_threshold
+from bnas.models import build_model
+from bnas.nn import DySign, RSign, set_binarization
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _compile(outputs: list[ov.Output], inputs: list[ov.Node]) -> ov.CompiledModel:
+    return ov.Core().compile_model(ov.Model(outputs, inputs), "CPU", {
+        "INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"})
+
+
+# -- pack: 1-bit weights in the CPU plugin's bit order -----------------------------------------
+
+
+def reference_binary_conv(signs: np.ndarray, weights: np.ndarray, stride: int, pad: int,
+                          pad_value: int) -> np.ndarray:
+    """Σ ±1 · ±1 over each window in int64: the definition of an xnor-popcount conv."""
+    n, c, h, w = signs.shape
+    o, _, k, _ = weights.shape
+    padded = np.pad(signs.astype(np.int64), ((0, 0), (0, 0), (pad, pad), (pad, pad)),
+                    constant_values=pad_value)
+    out_h, out_w = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    out = np.zeros((n, o, out_h, out_w), np.int64)
+    for i in range(k):
+        for j in range(k):
+            window = padded[:, :, i:i + stride * out_h:stride, j:j + stride * out_w:stride]
+            out += np.einsum("nchw,oc->nohw", window, weights[:, :, i, j].astype(np.int64))
+    return out
+
+
+def binary_conv_graph(weights: np.ndarray, shape: tuple[int, ...], stride: int, pad: int,
+                      pad_value: float, packed: ov.Node | None = None) -> ov.CompiledModel:
+    x = ops.parameter(list(shape), np.float32)
+    bits = binarize(x.output(0), np.zeros(shape[1], np.float32))
+    constant = packed if packed is not None else binary_weights(weights)
+    conv = ops1.binary_convolution(bits, constant, [stride, stride], [pad, pad], [pad, pad],
+                                   [1, 1], "xnor-popcount", pad_value)
+    return _compile([conv.output(0)], [x])
+
+
+def test_pack_round_trip_and_byte_order() -> None:
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((5, 7, 3, 3)).astype(np.float32)
+    weight[0, 0, 0, 0] = 0.0  # sign(0) = +1, as bnas.nn.sign
+    weight[0, 0, 0, 1] = -0.0
+    signs = unpack_signs(pack_signs(weight), weight.shape)
+    assert signs[0, 0, 0, 0] == 1 and signs[0, 0, 0, 1] == 1
+    np.testing.assert_array_equal(signs, np.where(weight >= 0, 1, -1))
+    # the first element lives in the least significant bit of the first byte
+    assert pack_signs(np.array([1, -1, -1, -1, -1, -1, -1, -1]))[0] == 0b00000001
+
+
+@pytest.mark.parametrize("pad_value", [0.0, -1.0])
+@pytest.mark.parametrize(("channels", "out", "size", "kernel", "stride"), [
+    (32, 19, 7, 3, 1),   # odd side, output channels no multiple of 8
+    (64, 40, 9, 3, 2),   # several 32-channel blocks, stride 2 with an odd side
+    (40, 24, 5, 1, 1),   # 1x1 (binary CCT's linears)
+])
+def test_binary_conv_matches_integer_reference(pad_value: float, channels: int, out: int,
+                                               size: int, kernel: int, stride: int) -> None:
+    """The plugin's kernel, both pad values (zero padding is what bnas trains)."""
+    rng = np.random.default_rng(channels + out)
+    weights = rng.standard_normal((out, channels, kernel, kernel)).astype(np.float32)
+    x = rng.standard_normal((2, channels, size, size)).astype(np.float32)
+    pad = kernel // 2
+    compiled = binary_conv_graph(weights, x.shape, stride, pad, pad_value)
+    expected = reference_binary_conv(np.where(x > 0, 1, -1), np.where(weights >= 0, 1, -1),
+                                     stride, pad, int(pad_value))
+    np.testing.assert_array_equal(compiled(x)[0], expected)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize(("channels", "out", "size", "kernel", "stride"), [
+    (13, 19, 7, 3, 1),   # odd channel count: one unpaired padding channel
+    (12, 8, 6, 3, 2),    # even, no multiple of 8
+    (17, 9, 5, 1, 1),    # 1x1
+    (24, 16, 5, 3, 1),   # aligned: no padding
+])
+def test_binary_site_any_channel_count(channels: int, out: int, size: int, kernel: int,
+                                       stride: int) -> None:
+    """A sign site and its binary conv as converted (channels padded to a multiple of 8 where
+    needed), exact against the integer reference, with the site's threshold in between."""
+    from bnas.deploy.sites import binary_product
+    from bnas.nn import BinaryConv2d
+
+    torch.manual_seed(channels)
+    site = RSign(channels)
+    site.alpha.normal_()
+    conv = BinaryConv2d(channels, out, kernel, stride, padding=kernel // 2, bias=False)
+    x = torch.randn(2, channels, size, size)
+    node = ops.parameter(list(x.shape), np.float32)
+    compiled = _compile([binary_product(site, conv, node.output(0), node.output(0), "unit")],
+                        [node])
+    expected = reference_binary_conv(site(x).numpy(), np.where(conv.weight >= 0, 1, -1),
+                                     stride, kernel // 2, 0)
+    np.testing.assert_array_equal(compiled(x.numpy())[0], expected)
+
+
+def test_unaligned_channels_are_read_wrong_without_padding() -> None:
+    """The trap the padding avoids: a standalone binarization of 12 channels is not laid out
+    the way the binary conv reads it."""
+    rng = np.random.default_rng(2)
+    weights = np.ones((8, 12, 1, 1), np.float32)
+    x = rng.standard_normal((1, 12, 3, 3)).astype(np.float32)
+    expected = reference_binary_conv(np.where(x > 0, 1, -1), np.ones((8, 12, 1, 1)), 1, 0, 0)
+    assert not np.array_equal(binary_conv_graph(weights, x.shape, 1, 0, 0.0)(x)[0], expected)
+
+
+def test_msb_first_bytes_are_read_reversed() -> None:
+    """The trap pack avoids: OpenVINO's own u1 packing (the first element in the most
+    significant bit) is read by the CPU plugin with each byte's bits reversed."""
+    rng = np.random.default_rng(1)
+    weights = rng.standard_normal((16, 32, 1, 1)).astype(np.float32)
+    msb_first = np.packbits((weights >= 0).reshape(-1), bitorder="big")
+    constant = ov.op.Constant(ov.Tensor(msb_first, ov.Shape(list(weights.shape)), ov.Type.u1),
+                              shared_memory=False)
+    x = rng.standard_normal((1, 32, 4, 4)).astype(np.float32)
+    expected = reference_binary_conv(np.where(x > 0, 1, -1), np.where(weights >= 0, 1, -1), 1,
+                                     0, 0)
+    wrong = binary_conv_graph(weights, x.shape, 1, 0, 0.0, packed=constant)(x)[0]
+    right = binary_conv_graph(weights, x.shape, 1, 0, 0.0)(x)[0]
+    assert not np.array_equal(wrong, expected)
+    np.testing.assert_array_equal(right, expected)
+
+
+# -- threshold: FakeQuantize agrees with torch's sign(x - t) at the edge ------------------------
+
+
+def _edge_inputs(threshold: np.ndarray) -> np.ndarray:
+    """Per channel: t itself, one ulp either side, ±0, far values, a subnormal."""
+    t = threshold.astype(np.float32)
+    columns = [t, np.nextafter(t, np.float32(-np.inf)), np.nextafter(t, np.float32(np.inf)),
+               np.zeros_like(t), -np.zeros_like(t), t - 1, t + 1, np.full_like(t, 1e-40)]
+    return np.stack(columns, axis=-1)[None, :, :, None].astype(np.float32)  # 1×8×8×1
+
+
+def signs_seen_by_a_binary_conv(bits: ov.Output, inputs: list[ov.Node],
+                                feed: list[np.ndarray]) -> np.ndarray:
+    """The ±1 a binary conv reads from ``bits`` (8 channels). A FakeQuantize whose output is a
+    model output runs as a general quantizer, not as binarization, so the signs are read back
+    through a 1×1 binary conv with weights +1 on the diagonal, −1 elsewhere:
+    out_o = 2·s_o − Σ s, hence s = (out + Σ s) / 2 with Σ s = Σ out / (2 − 8)."""
+    weights = np.where(np.eye(8, dtype=bool), 1.0, -1.0).reshape(8, 8, 1, 1)
+    conv = ops1.binary_convolution(bits, binary_weights(weights), [1, 1], [0, 0], [0, 0],
+                                   [1, 1], "xnor-popcount", 0.0)
+    out = _compile([conv.output(0)], inputs)(feed)[0]
+    total = out.sum(axis=1, keepdims=True) / (2 - 8)
+    return (out + total) / 2
+
+
+@torch.no_grad()
+def test_static_threshold_equality_edge() -> None:
+    threshold = np.array([0.0, 0.25, -1.5, 1e-40, 3.0, -0.0, 1e-3, -7.0], np.float32)
+    x = _edge_inputs(threshold)
+    node = ops.parameter(list(x.shape), np.float32)
+    bits = binarize(node.output(0), threshold).output(0)
+    site = RSign(len(threshold))
+    site.alpha.copy_(torch.from_numpy(threshold))
+    expected = site(torch.from_numpy(x)).numpy()
+    np.testing.assert_array_equal(signs_seen_by_a_binary_conv(bits, [node], [x]), expected)
+    assert (strict_threshold(threshold) < threshold).all()
+
+
+@torch.no_grad()
+def test_dynamic_threshold_equality_edge() -> None:
+    """A computed threshold: x − t as torch computes it, binarized at the constant 0⁻."""
+    threshold = np.array([0.0, 0.75, -2.0, 5e-41, 1.0, -1e-3, 2.5, 0.1], np.float32)
+    x = _edge_inputs(threshold)
+    node = ops.parameter(list(x.shape), np.float32)
+    computed = ops.parameter([1, len(threshold), 1, 1], np.float32)
+    bits = binarize(shift(node.output(0), computed.output(0)), np.float32(0)).output(0)
+    shifted = torch.from_numpy(x) - torch.from_numpy(threshold).view(1, -1, 1, 1)
+    expected = torch.where(shifted >= 0, 1.0, -1.0).numpy()
+    got = signs_seen_by_a_binary_conv(bits, [node, computed],
+                                      [x, threshold.reshape(1, -1, 1, 1)])
+    np.testing.assert_array_equal(got, expected)
+
+
+# -- fold: weight scale x BatchNorm = one affine -------------------------------------------------
+
+
+@torch.no_grad()
+def test_fold_matches_batch_norm() -> None:
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm2d(6).eval()
+    bn.running_mean.normal_()
+    bn.running_var.uniform_(0.1, 3)
+    bn.weight.normal_()
+    bn.bias.normal_()
+    alpha = torch.rand(6) + 0.1
+    popcount = torch.randint(-50, 51, (2, 6, 3, 3)).float()
+    expected = bn(popcount * alpha.view(1, -1, 1, 1)).double()
+    terms = fold_scale(alpha.numpy(), batch_norm_terms(
+        bn.weight.numpy(), bn.bias.numpy(), bn.running_mean.numpy(), bn.running_var.numpy(),
+        bn.eps))
+    folded = popcount.double() * torch.from_numpy(terms.scale).double().view(1, -1, 1, 1) \
+        + torch.from_numpy(terms.shift).double().view(1, -1, 1, 1)
+    torch.testing.assert_close(folded, expected, rtol=1e-6, atol=1e-5)
+
+
+# -- whole networks against PyTorch -------------------------------------------------------------
+
+VARIANTS = [  # every generator setting of a dynamic site, one per block (cycled)
+    {"kind": "dynamic", "rd_ratio": 4},
+    {"kind": "dynamic", "rd_ratio": 2, "pool": "mean_std", "act": "prelu"},
+    {"kind": "dynamic", "pool": "constant", "bound": "tanh"},
+    {"kind": "dynamic", "pool": "mean_std", "bound": "tanh", "min_hidden": 4},
+]
+
+
+def architectures(backbone: str, blocks: int, sites: tuple[str, ...]) -> dict[str, dict]:
+    """static, dynamic, and mixed (every generator variant, static and dynamic sites in one
+    block, DyRPReLU)."""
+    mixed = []
+    for index in range(blocks):
+        variant = VARIANTS[(index - 1) % len(VARIANTS)]
+        mixed.append("static" if index == 0 else {
+            site: (variant if (i + index) % 2 else "static") for i, site in enumerate(sites)})
+    return {"static": {"blocks": "static"}, "dynamic": {"blocks": "dynamic"},
+            "mixed": {"blocks": mixed, "rprelu": "dynamic"}}
+
+
+@torch.no_grad()
+def trained_looking(model: torch.nn.Module, in_chans: int, size: int, seed: int) -> None:
+    """Weights that make every threshold matter: BatchNorm statistics from data (so signs
+    split their inputs), then α, RPReLU shifts and slopes, generators' last layers and
+    affine norms drawn away from their initial values."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def draw(like: torch.Tensor, scale: float) -> torch.Tensor:
+        return torch.randn(like.shape, generator=generator) * scale
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # cumulative average over the calibration batches
+            module.reset_running_stats()
+    model.train()
+    for _ in range(3):
+        model(torch.randn(16, in_chans, size, size, generator=generator))
+    model.eval()
+    for name, param in model.named_parameters():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in ("alpha", "gamma", "zeta"):
+            param.copy_(draw(param, 0.3))
+        elif leaf == "slope":
+            param.uniform_(0.0, 0.5, generator=generator)
+        elif "generator.fc2" in name:
+            param.copy_(draw(param, 0.2))
+        elif leaf in ("norm_weight", "weight") and param.dim() == 1:
+            param.mul_(1 + draw(param, 0.1))
+        elif leaf in ("norm_bias", "bias") and param.dim() == 1:
+            param.add_(draw(param, 0.1))
+
+
+def sign_sites(model: torch.nn.Module) -> dict[str, RSign]:
+    return {name: module for name, module in model.named_modules() if isinstance(module, RSign)}
+
+
+@torch.no_grad()
+def compare_with_pytorch(model: torch.nn.Module, images: np.ndarray) -> dict[str, object]:
+    """Logits of PyTorch and of the bit-packed model, and every sign site's ±1 in both: the
+    sign flips (where float rounding put an input on the other side of its threshold), and
+    how far from the threshold PyTorch's input was at each first flip of an image."""
+    sites = sign_sites(model)
+    torch_signs: dict[str, np.ndarray] = {}
+    margins: dict[str, np.ndarray] = {}
+
+    def hook(name: str):  # noqa: ANN202
+        def record(module: RSign, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+            x = inputs[0]
+            shifted = x - module.threshold(x)
+            torch_signs[name] = output.numpy()
+            margins[name] = (shifted.abs() / x.abs().amax().clamp_min(1e-12)).numpy()
+        return record
+
+    handles = [site.register_forward_hook(hook(name)) for name, site in sites.items()]
+    expected = model(torch.from_numpy(images)).numpy()
+    for handle in handles:
+        handle.remove()
+    converted = to_openvino(model)
+    logits = compile_model(converted, batch=len(images), threads=1, precision="f32")(images)[0]
+    # The probe: every site's binarization input as an extra output (a FakeQuantize output
+    # would run as a general quantizer); the bits are that input > the FakeQuantize's
+    # constant, which is the plugin's comparison (the edge tests above check it).
+    probe = to_openvino(model)
+    by_name = {op.get_friendly_name(): op for op in probe.get_ops()}
+    quantizers = [by_name[name] for name in sites]
+    probe.add_outputs([fq.input_value(0) for fq in quantizers])
+    values = compile_model(probe, batch=len(images), threads=1, precision="f32")(images)
+    flips = np.zeros(len(images), np.int64)
+    elements, flip_margins = 0, []
+    for index, (name, fq) in enumerate(zip(sites, quantizers), start=1):  # in execution order
+        threshold = fq.input_value(1).get_node().get_data()
+        channels = sites[name].channels
+        bits = (values[index] > threshold)[:, :channels] * 2 - 1
+        want = torch_signs[name]
+        if want.ndim == 3:  # tokens N×L×D; the binary conv's input is N×D×L×1
+            bits = bits[..., 0].transpose(0, 2, 1)
+        differ = bits != want
+        # where no earlier site flipped, a flip is float rounding at this threshold; later
+        # flips in that image follow from it (the site's input itself changed)
+        first = (flips == 0)[(slice(None),) + (None,) * (differ.ndim - 1)] & differ
+        flips += differ.reshape(len(images), -1).sum(1)
+        elements += want.size
+        flip_margins += margins[name][first].tolist()
+    return {"expected": expected, "logits": logits, "flips": flips, "elements": elements,
+            "flip_margins": np.array(flip_margins)}
+
+
+CNN_CASES = [(backbone, config)
+             for backbone in ("reactnet_a", "react_resnet18")
+             for config in ("static", "dynamic", "mixed")]
+
+
+@pytest.fixture(scope="module")
+def digits_images() -> np.ndarray:
+    """The demo's data: scikit-learn's digits, its validation and test images (8×8)."""
+    from bnas.data import load_splits
+
+    splits = load_splits("digits", seed=0)
+    images = [splits.val[i][0] for i in range(len(splits.val))]
+    images += [splits.test[i][0] for i in range(len(splits.test))]
+    return torch.stack(images).numpy()
+
+
+def build(backbone: str, config: str, *, in_chans: int, img_size: int, seed: int = 0
+          ) -> torch.nn.Module:
+    info = {"reactnet_a": (4, ("conv3x3", "conv1x1")), "react_resnet18": (3, ("conv1", "conv2")),
+            "binary_cct": (2, ("qkv", "proj", "fc1", "fc2"))}[backbone]
+    arch = Architecture.from_dict({
+        "backbone": backbone,
+        "args": {"preset": "tiny", "num_classes": 10, "in_chans": in_chans, "img_size": img_size},
+        **architectures(backbone, *info)[config]})
+    torch.manual_seed(seed)
+    model = build_model(arch)
+    trained_looking(model, in_chans, img_size, seed)
+    return model
+
+
+def assert_exact(comparison: dict[str, object], what: str) -> None:
+    expected, logits, flips = comparison["expected"], comparison["logits"], comparison["flips"]
+    relative = np.abs(logits - expected).max(1) / np.abs(expected).max(1)
+    agree = float((logits.argmax(1) == expected.argmax(1)).mean())
+    flipped = int((flips > 0).sum())
+    print(f"{what}: {len(expected)} images, top-1 agrees on {agree:.2%}, max relative logit "
+          f"difference {relative.max():.2g} ({relative[flips == 0].max():.2g} without sign "
+          f"flips); {int(flips.sum())} sign flips in {comparison['elements']} site outputs "
+          f"({flipped} images)")
+    assert agree >= 0.999
+    assert (relative[flips == 0] <= 1e-4).all()
+    # a first flip is float rounding at a threshold, nothing else: PyTorch's input was
+    # within float32 rounding of the threshold there
+    assert (comparison["flip_margins"] <= 1e-5).all(), comparison["flip_margins"]
+    assert flips.sum() <= 1e-4 * comparison["elements"]
+
+
+@pytest.mark.parametrize(("backbone", "config"), CNN_CASES)
+def test_cnn_matches_pytorch(backbone: str, config: str, digits_images: np.ndarray) -> None:
+    model = build(backbone, config, in_chans=1, img_size=8)
+    assert_exact(compare_with_pytorch(model, digits_images), f"{backbone} {config}")
+
+
+def test_odd_sizes_and_imagenet_stems() -> None:
+    """28 px (7×7 → 4×4 through ceil-mode pooling, as MNIST) and the ImageNet stems (stride-2
+    conv, ResNet's max-pool) at 128 px."""
+    rng = np.random.default_rng(0)
+    for backbone, size in (("reactnet_a", 28), ("react_resnet18", 28), ("react_resnet18", 128),
+                           ("reactnet_a", 128)):
+        model = build(backbone, "mixed", in_chans=3, img_size=size, seed=1)
+        images = rng.standard_normal((4, 3, size, size)).astype(np.float32)
+        assert_exact(compare_with_pytorch(model, images), f"{backbone} {size} px")
+
+
+# -- the IR, the torch-free runtime, latency -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray]:
+    model = build("reactnet_a", "mixed", in_chans=1, img_size=8)
+    images = np.random.default_rng(0).standard_normal((5, 1, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(images)).numpy()
+    path = save_openvino(to_openvino(model), tmp_path_factory.mktemp("ir") / "model.xml")
+    return path, images, expected
+
+
+def test_saved_ir_runs_in_a_process_without_torch(saved_model) -> None:  # noqa: ANN001
+    path, images, expected = saved_model
+    np.save(path.parent / "images.npy", images)
+    code = (
+        "import sys, numpy as np\n"
+        "from bnas.deploy import load, measure_latency\n"
+        "model = load(sys.argv[1])\n"
+        "np.save(sys.argv[3], model(np.load(sys.argv[2])))\n"
+        "latency = measure_latency(sys.argv[1], warmup=2, repeats=5)\n"
+        "assert latency.median_ms > 0\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(path), str(path.parent /
+                             "images.npy"), str(path.parent / "out.npy")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    logits = np.load(path.parent / "out.npy")
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_ir_holds_one_bit_per_binary_weight(saved_model) -> None:  # noqa: ANN001
+    path, _, _ = saved_model
+    model = ov.Core().read_model(str(path))
+    binary = [op for op in model.get_ops() if op.get_type_name() == "BinaryConvolution"]
+    assert binary
+    for op in binary:
+        weights = op.input_value(1).get_node()
+        assert weights.get_element_type() == ov.Type.u1
+    floats = {op.get_element_type() for op in model.get_ops()
+              if op.get_type_name() == "Constant" and op.get_element_type().is_real()}
+    assert floats == {ov.Type.f32}  # no f16 compression of the float weights
+
+
+def test_load_batches_and_settings(saved_model) -> None:  # noqa: ANN001
+    path, images, expected = saved_model
+    model = load(path, threads=2)
+    scale = np.abs(expected).max()
+    for batch in (images[:1], images, images[:3]):  # compiled per batch size, then cached
+        np.testing.assert_allclose(model(batch), expected[:len(batch)], atol=1e-4 * scale)
+    assert model.input_shape == (1, 8, 8)
+    with pytest.raises(BnasError, match=r"expects a float32 batch of N×1×8×8"):
+        model(images[:, :, :4])
+    with pytest.raises(BnasError, match="threads"):
+        load(path, threads=0)
+    with pytest.raises(BnasError, match="precision"):
+        load(path, precision="f16")
+
+
+def test_measure_latency_and_op_profile(saved_model) -> None:  # noqa: ANN001
+    path, _, _ = saved_model
+    latency = measure_latency(path, threads=1, batch=2, warmup=2, repeats=9)
+    assert latency.repeats == 9 and latency.batch == 2 and latency.runtime_precision == "f32"
+    assert 0 < latency.min_ms <= latency.p10_ms <= latency.median_ms <= latency.p90_ms
+    ops_ = profile_ops(path, warmup=1, repeats=3)
+    kinds = {op.layer_type for op in ops_}
+    assert "BinaryConvolution" in kinds and "FakeQuantize" in kinds
+    binary = [op for op in ops_ if op.layer_type == "BinaryConvolution"]
+    assert all(op.kernel.endswith("_u1") for op in binary), binary  # a JIT kernel, not ref
+    # BatchNorm (folded), the residual add and the RPReLU run inside the binary conv
+    assert any(any(".add" in name for name in op.fused) for op in binary)
+    with pytest.raises(BnasError, match="repeats"):
+        measure_latency(path, warmup=0, repeats=0)
+
+
+def test_bad_models(tmp_path: Path, saved_model) -> None:  # noqa: ANN001
+    with pytest.raises(BnasError, match="no such model file"):
+        load(tmp_path / "missing.xml")
+    damaged = tmp_path / "damaged.xml"
+    damaged.write_text("<net><layers>")
+    with pytest.raises(BnasError, match="not a readable OpenVINO model"):
+        load(damaged)
+    with pytest.raises(BnasError, match="expected a bnas backbone"):
+        to_openvino(torch.nn.Linear(3, 3))
+    model = build("reactnet_a", "static", in_chans=1, img_size=8)
+    with pytest.raises(BnasError, match="input channels"):
+        to_openvino(model, input_shape=(1, 3, 8, 8))
+    set_binarization(model, weights=False, activations=False)
+    with pytest.raises(BnasError, match="float twin"):
+        to_openvino(model)
+
+
+def test_dysign_is_a_dysign() -> None:
+    """The mixed architectures really hold every generator variant (the cases above test
+    what they claim to)."""
+    model = build("reactnet_a", "mixed", in_chans=1, img_size=8)
+    settings = {(s.generator.pool, type(s.generator.act).__name__, s.generator.bound)
+                for s in sign_sites(model).values() if isinstance(s, DySign)}
+    assert {pool for pool, _, _ in settings} == {"mean", "mean_std", "constant"}
+    assert {act for _, act, _ in settings} == {"ReLU", "PReLU"}
+    assert {bound for _, _, bound in settings} == {"none", "tanh"}
