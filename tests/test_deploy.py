@@ -253,13 +253,14 @@ def trained_looking(model: torch.nn.Module, in_chans: int, size: int, seed: int)
     def draw(like: torch.Tensor, scale: float) -> torch.Tensor:
         return torch.randn(like.shape, generator=generator) * scale
 
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # cumulative average over the calibration batches
-            module.reset_running_stats()
-    model.train()
-    for _ in range(3):
-        model(torch.randn(16, in_chans, size, size, generator=generator))
+    norms = [module for module in model.modules() if isinstance(module, torch.nn.BatchNorm2d)]
+    for module in norms:
+        module.momentum = None  # cumulative average over the calibration batches
+        module.reset_running_stats()
+    if norms:
+        model.train()
+        for _ in range(2):
+            model(torch.randn(8, in_chans, size, size, generator=generator))
     model.eval()
     for name, param in model.named_parameters():
         leaf = name.rsplit(".", 1)[-1]
@@ -280,7 +281,8 @@ def sign_sites(model: torch.nn.Module) -> dict[str, RSign]:
 
 
 @torch.no_grad()
-def compare_with_pytorch(model: torch.nn.Module, images: np.ndarray) -> dict[str, object]:
+def compare_with_pytorch(model: torch.nn.Module, images: np.ndarray, *,
+                         always_probe: bool = True) -> dict[str, object]:
     """Logits of PyTorch and of the bit-packed model, and every sign site's ±1 in both: the
     sign flips (where float rounding put an input on the other side of its threshold), and
     how far from the threshold PyTorch's input was at each first flip of an image."""
@@ -302,6 +304,11 @@ def compare_with_pytorch(model: torch.nn.Module, images: np.ndarray) -> dict[str
         handle.remove()
     converted = to_openvino(model)
     logits = compile_model(converted, batch=len(images), threads=1, precision="f32")(images)[0]
+    close = np.abs(logits - expected).max(1) <= 1e-4 * np.abs(expected).max(1)
+    if not always_probe and close.all():  # no flip that matters: spare the probe's compile
+        return {"expected": expected, "logits": logits, "flips": np.zeros(len(images), int),
+                "elements": sum(out.size for out in torch_signs.values()),
+                "flip_margins": np.zeros(0)}
     # The probe: every site's binarization input as an extra output (a FakeQuantize output
     # would run as a general quantizer); the bits are that input > the FakeQuantize's
     # constant, which is the plugin's comparison (the edge tests above check it).
@@ -330,9 +337,9 @@ def compare_with_pytorch(model: torch.nn.Module, images: np.ndarray) -> dict[str
             "flip_margins": np.array(flip_margins)}
 
 
-CNN_CASES = [(backbone, config)
-             for backbone in ("reactnet_a", "react_resnet18")
-             for config in ("static", "dynamic", "mixed")]
+BACKBONE_CASES = [(backbone, config)
+                  for backbone in ("reactnet_a", "react_resnet18", "binary_cct")
+                  for config in ("static", "dynamic", "mixed")]
 
 
 @pytest.fixture(scope="module")
@@ -346,14 +353,16 @@ def digits_images() -> np.ndarray:
     return torch.stack(images).numpy()
 
 
-def build(backbone: str, config: str, *, in_chans: int, img_size: int, seed: int = 0
-          ) -> torch.nn.Module:
-    info = {"reactnet_a": (4, ("conv3x3", "conv1x1")), "react_resnet18": (3, ("conv1", "conv2")),
-            "binary_cct": (2, ("qkv", "proj", "fc1", "fc2"))}[backbone]
+def build(backbone: str, config: str, *, in_chans: int, img_size: int, seed: int = 0,
+          **args: object) -> torch.nn.Module:
+    from bnas.backbones import backbone_info
+
+    info = backbone_info(backbone)
+    args = {"preset": "tiny", "num_classes": 10, "in_chans": in_chans, "img_size": img_size,
+            **args}
     arch = Architecture.from_dict({
-        "backbone": backbone,
-        "args": {"preset": "tiny", "num_classes": 10, "in_chans": in_chans, "img_size": img_size},
-        **architectures(backbone, *info)[config]})
+        "backbone": backbone, "args": args,
+        **architectures(backbone, info.num_blocks(args), info.sites)[config]})
     torch.manual_seed(seed)
     model = build_model(arch)
     trained_looking(model, in_chans, img_size, seed)
@@ -377,21 +386,30 @@ def assert_exact(comparison: dict[str, object], what: str) -> None:
     assert flips.sum() <= 1e-4 * comparison["elements"]
 
 
-@pytest.mark.parametrize(("backbone", "config"), CNN_CASES)
-def test_cnn_matches_pytorch(backbone: str, config: str, digits_images: np.ndarray) -> None:
+@pytest.mark.parametrize(("backbone", "config"), BACKBONE_CASES)
+def test_network_matches_pytorch(backbone: str, config: str, digits_images: np.ndarray) -> None:
     model = build(backbone, config, in_chans=1, img_size=8)
     assert_exact(compare_with_pytorch(model, digits_images), f"{backbone} {config}")
 
 
-def test_odd_sizes_and_imagenet_stems() -> None:
-    """28 px (7×7 → 4×4 through ceil-mode pooling, as MNIST) and the ImageNet stems (stride-2
-    conv, ResNet's max-pool) at 128 px."""
+@pytest.mark.parametrize("backbone", ["reactnet_a", "react_resnet18", "binary_cct"])
+def test_presets_sizes_and_widths(backbone: str) -> None:
+    """Every preset; 28 px (7×7 → 4×4 through ceil-mode pooling, as MNIST); the ImageNet
+    stems (stride-2 conv, ResNet's max-pool, CCT's 7×7 tokenizer) at 128 px; channel counts
+    that are no multiple of 8 (width 1.1: 18 stem channels, CCT dim 70) or odd (17)."""
     rng = np.random.default_rng(0)
-    for backbone, size in (("reactnet_a", 28), ("react_resnet18", 28), ("react_resnet18", 128),
-                           ("reactnet_a", 128)):
-        model = build(backbone, "mixed", in_chans=3, img_size=size, seed=1)
-        images = rng.standard_normal((4, 3, size, size)).astype(np.float32)
-        assert_exact(compare_with_pytorch(model, images), f"{backbone} {size} px")
+    cases = [({"preset": "small", "img_size": 16}), ({"preset": "full", "img_size": 16}),
+             ({"img_size": 28}), ({"img_size": 128}),
+             ({"img_size": 16, "width": 1.1, **({} if backbone == "binary_cct" else
+                                                 {"channel_multiple": 1})})]
+    if backbone != "binary_cct":
+        cases.append({"img_size": 16, "width": 17 / 16, "channel_multiple": 1})
+    for args in cases:
+        model = build(backbone, "mixed", in_chans=3, seed=1, **args)
+        size = args["img_size"]
+        images = rng.standard_normal((3, 3, size, size)).astype(np.float32)
+        assert_exact(compare_with_pytorch(model, images, always_probe=False),
+                     f"{backbone} {args}")
 
 
 # -- the IR, the torch-free runtime, latency -----------------------------------------------------
