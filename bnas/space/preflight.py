@@ -13,6 +13,9 @@ In file order, each failure one located line (``space.yaml:LINE path: what``):
 - the training settings at every edge of their distributions: the device, the teacher;
 - the data: root, layout, classes, a decodable image, a non-empty validation split, the
   architecture fitted to it;
+- the latency table, where the space uses latency (``latency_ms``, ``max_latency_ms``,
+  ``search.latency``): the given one read and checked against the space, or this machine's
+  cached one loaded, or measured now (with progress);
 - the budgets: the cheapest candidate must meet every one of ``search.constraints``;
 - this machine, for a local search: CPUs and GPUs a trial (or a supernet worker) asks for;
   the memory of training the largest candidate at the largest batch, as many at a time as
@@ -28,11 +31,14 @@ import math
 import os
 from typing import TYPE_CHECKING
 
-from bnas.costs import CONSTRAINTS, excess
+from bnas.costs import CONSTRAINTS, LATENCY_KEYS, excess
 from bnas.errors import BnasError, LocatedError
+from bnas.space.sections import LatencySettings
 
 if TYPE_CHECKING:
     from bnas.architecture import Architecture
+    from bnas.latency_table import LatencyTable
+    from bnas.profile._latency import Progress
     from bnas.space.schema import SearchSpace
     from bnas.train_config import TrainConfig
 
@@ -46,6 +52,7 @@ def preflight(space: SearchSpace, *, local: bool = True) -> None:
         cheapest, largest = space.extremes()
         _check_training_settings(space, configs)
         _check_data(cheapest, configs[0])
+        space.latency_table(progress=print_progress)
         _check_budgets(space, cheapest)
         if local:
             _check_resources(space)
@@ -113,12 +120,17 @@ def check_budgets(space: SearchSpace) -> None:
 
 
 def _check_budgets(space: SearchSpace, cheapest: Architecture) -> None:
+    from dataclasses import replace
+
     from bnas.profile import profile_architecture
 
     budgets = space.search.constraints.as_dict()
     if not budgets:
         return
     cost = profile_architecture(cheapest)
+    table = space.latency_table()
+    if table is not None:  # the fastest candidate, which need not be the one with fewest OPs
+        cost = replace(cost, latency_ms=space.latency_range(table)[0])
     for name, relative in excess(cost, budgets).items():
         if relative > 0:
             key = CONSTRAINTS[name]
@@ -128,6 +140,41 @@ def _check_budgets(space: SearchSpace, cheapest: Architecture) -> None:
                 f"{getattr(cost, key):.4g} > {name} {budgets[name]:.4g}): no candidate could "
                 "be trained",
             )
+
+
+def print_progress(line: str) -> None:
+    print(line, flush=True)
+
+
+def latency_table(space: SearchSpace, progress: Progress | None = None) -> LatencyTable | None:
+    """The latency table that prices ``space``'s candidates (None when it uses no latency):
+    ``search.latency.table`` read and checked against the space, or this machine's, cached or
+    measured now (:func:`bnas.profile.latency_table`); a problem is a LocatedError at the key
+    that asked for latency."""
+    search = space.search
+    if not search.uses_latency:
+        return None
+    from bnas.profile import latency_table
+
+    settings = search.latency or LatencySettings()
+    try:
+        return latency_table(space.backbone.name, space.backbone.args, space.space.rprelu,
+                             space.latency_settings(), path=settings.table,
+                             threads=settings.threads, precision=settings.precision,
+                             batch=settings.batch, progress=progress)
+    except BnasError as error:
+        raise LocatedError(_asks_for_latency(space), str(error)) from None
+
+
+def _asks_for_latency(space: SearchSpace) -> tuple[str, ...]:
+    search = space.search
+    if search.latency is not None:
+        return ("search", "latency", "table") if search.latency.table else ("search", "latency")
+    objective = [metric for metric in search.objectives if metric in LATENCY_KEYS]
+    if objective:
+        return ("search", "objectives", objective[0])
+    budget = next(name for name in search.constraints_dict() if CONSTRAINTS[name] in LATENCY_KEYS)
+    return ("search", "constraints", budget)
 
 
 def _parallel(space: SearchSpace) -> int:

@@ -21,9 +21,10 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bnas.architecture import Architecture
+from bnas.architecture import Architecture, Threshold
 from bnas.backbones import BACKBONES
 from bnas.errors import BnasError
+from bnas.latency_table import LatencyTable, SiteSetting
 from bnas.space.blocks import SITE_JOIN, BlockSpace
 
 if TYPE_CHECKING:
@@ -293,3 +294,53 @@ def extremes(space: SearchSpace) -> tuple[Architecture, Architecture]:
         _build(space, low, binarizer, "static" if "static" in rprelu else "dynamic"),
         _build(space, high, binarizer, "dynamic" if "dynamic" in rprelu else "static"),
     )
+
+
+# -- the dynamic sites a space can sample, and its latency ---------------------------------------
+
+
+def dynamic_settings(space: SearchSpace) -> list[dict[Threshold, list[str]]]:
+    """Per block, each dynamic threshold it can sample and the sites that threshold may
+    cover (in backbone order): every part a candidate's cost or latency is composed of."""
+    sites = BACKBONES[space.backbone.name].sites
+    per_block = []
+    for block in space.blocks:
+        covers: dict[Threshold, list[str]] = {}
+        for option in block.options():
+            for site, data in block.thresholds(option, sites).items():
+                threshold = Threshold.model_validate(data)
+                if threshold.is_dynamic and site not in covers.setdefault(threshold, []):
+                    covers[threshold].append(site)
+        per_block.append({t: sorted(covers[t], key=sites.index) for t in covers})
+    return per_block
+
+
+def latency_settings(space: SearchSpace) -> list[SiteSetting]:
+    """Every site setting a latency table must hold to price any candidate of ``space``."""
+    return [SiteSetting(rprelu, index, site, threshold)
+            for rprelu in space.space.rprelu
+            for index, covers in enumerate(dynamic_settings(space))
+            for threshold, sites in covers.items() for site in sites]
+
+
+def latency_range(space: SearchSpace, table: LatencyTable) -> tuple[float, float]:
+    """The fastest and the slowest candidate's predicted latency (ms): per RPReLU kind, the
+    all-static network plus each block's cheapest (dearest) setting; exact under the table's
+    additive model, however the blocks' settings are ordered."""
+    sites = BACKBONES[space.backbone.name].sites
+    extras = table.extras_by_setting()
+    low, high = math.inf, -math.inf
+    for rprelu in space.space.rprelu:
+        fastest = slowest = table.static_ms[rprelu]
+        for block in space.blocks:
+            added = []
+            for option in block.options():
+                thresholds = {site: Threshold.model_validate(data)
+                              for site, data in block.thresholds(option, sites).items()}
+                added.append(sum(extras[SiteSetting(rprelu, block.index, site, threshold)]
+                                 for site, threshold in thresholds.items()
+                                 if threshold.is_dynamic))
+            fastest += min(added)
+            slowest += max(added)
+        low, high = min(low, fastest), max(high, slowest)
+    return low, high

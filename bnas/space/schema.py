@@ -43,11 +43,12 @@ from bnas.space.sections import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import optuna
 
-    from bnas.architecture import Architecture
+    from bnas.architecture import Architecture, Threshold
+    from bnas.latency_table import LatencyTable, SiteSetting
 
 
 class SearchSpace(SectionModel):
@@ -82,6 +83,7 @@ class SearchSpace(SectionModel):
     _source_text: str = PrivateAttr("")
     _source: str = PrivateAttr("search space")
     _overrides: list[str] = PrivateAttr(default_factory=list)
+    _latency_table: LatencyTable | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _cross_check(self) -> SearchSpace:
@@ -179,6 +181,34 @@ class SearchSpace(SectionModel):
     def extremes(self) -> tuple[Architecture, Architecture]:
         """(cheapest, most expensive) candidate by construction (see sampling.extremes)."""
         return sampling.extremes(self)
+
+    # -- costs --------------------------------------------------------------------------------
+
+    def dynamic_settings(self) -> list[dict[Threshold, list[str]]]:
+        """Per block, each dynamic threshold it can sample and the sites it may cover."""
+        return sampling.dynamic_settings(self)
+
+    def latency_settings(self) -> list[SiteSetting]:
+        """Every site setting a latency table must hold to price this space's candidates."""
+        return sampling.latency_settings(self)
+
+    def latency_table(self, progress: Callable[[str], None] | None = None
+                      ) -> LatencyTable | None:
+        """The latency table pricing this space's candidates (None when it uses no latency):
+        the first call reads, loads or measures it (:func:`bnas.space.preflight.latency_table`,
+        ``progress`` hears of a measurement), later calls return it."""
+        if self._latency_table is None and self.search.uses_latency:
+            from bnas.space.preflight import latency_table
+
+            try:
+                self._latency_table = latency_table(self, progress)
+            except LocatedError as error:
+                raise self.located(error) from None
+        return self._latency_table
+
+    def latency_range(self, table: LatencyTable) -> tuple[float, float]:
+        """The fastest and slowest candidate's predicted latency in ms (sampling.latency_range)."""
+        return sampling.latency_range(self, table)
 
     def to_data(self) -> dict[str, Any]:
         """Plain data that parses back to an equal space (comments are lost)."""
