@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from bnas.architecture import Architecture, Threshold, ThresholdKind
 from bnas.backbones import backbone_info
@@ -127,6 +127,7 @@ class LatencyTable(_Record):
     extras: tuple[SiteExtra, ...] = ()
     seconds: float = Field(0.0, ge=0)  # spent measuring it, over every build that added to it
     load_average: float | None = None  # the machine's 1-minute load when it was measured
+    _source: str | None = PrivateAttr(None)  # the file it was read from or saved to
 
     @model_validator(mode="after")
     def _consistent(self) -> LatencyTable:
@@ -225,6 +226,11 @@ class LatencyTable(_Record):
             "seconds": self.seconds + other.seconds,
         })
 
+    @property
+    def source(self) -> str | None:
+        """The file this table was read from or last saved to (None: only in memory)."""
+        return self._source
+
     def describe(self) -> str:
         static = ", ".join(f"{value:.4g} ms" + (f" ({kind} RPReLU)" if len(self.static_ms) > 1
                                                  else "")
@@ -241,7 +247,9 @@ class LatencyTable(_Record):
         """Write ``path`` atomically (its folder created): a reader never sees half a table."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return write_text_atomic(path, self.to_json())
+        write_text_atomic(path, self.to_json())
+        self._source = str(path)
+        return path
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:
@@ -253,7 +261,9 @@ class LatencyTable(_Record):
             raise BnasError(f"{located.where(('format',))} not a bnas latency table (expected "
                             f"format {TABLE_FORMAT!r}; bnas profile --latency --out writes one)")
         try:
-            return cls.model_validate(data)
+            table = cls.model_validate(data)
+            table._source = str(path)
+            return table
         except ValidationError as error:
             loc, message = explain(error, cls)
         except LocatedError as error:  # raised by the checks above, inside pydantic

@@ -109,11 +109,20 @@ def test_accuracy_vs_ops_plot(tmp_path: Path) -> None:
         _trial("r_00005", [D, D], None, None, "failed"),     # not plotted
         _trial("r_00006", [D, D], 0.0, 5.0, "infeasible"),   # not plotted
     ]
-    data = plots.plot_accuracy_vs_ops(trials, tmp_path / "a.png", best_id="r_00000")
+    data = plots.plot_accuracy_vs_cost(trials, tmp_path / "a.png", best_id="r_00000")
     _assert_png(tmp_path / "a.png")
     assert [p["trial_id"] for p in data["points"]] == [f"r_0000{i}" for i in range(5)]
     assert data["pareto"] == ["r_00003", "r_00001", "r_00000"]  # by OPs
     assert data["best"] == "r_00000"
+    # the same trials priced in milliseconds, where the run had a latency table: its own front
+    latency = {"r_00000": 0.30, "r_00001": 0.40, "r_00002": 0.20, "r_00003": 0.35}
+    for trial in trials:
+        if trial["trial_id"] in latency:
+            trial["metrics"]["latency_ms"] = latency[trial["trial_id"]]
+    data = plots.plot_accuracy_vs_cost(trials, tmp_path / "l.png", cost="latency_ms")
+    _assert_png(tmp_path / "l.png")
+    assert [p["trial_id"] for p in data["points"]] == [f"r_0000{i}" for i in range(4)]
+    assert data["pareto"] == ["r_00002", "r_00000"]  # 0.2 ms at 80 %, 0.3 ms at 90 %
 
 
 def test_best_so_far_follows_trial_numbers(tmp_path: Path) -> None:

@@ -185,8 +185,11 @@ def export_trial(
     if recorded_ops is not None and abs(cost["ops"] - recorded_ops) > 1e-6 * max(1.0, cost["ops"]):
         log(f"  warning     OPs now {cost['ops']:.6g}, the search recorded {recorded_ops:.6g} "
             "(bnas.profile changed since?)")
+    if trial.metrics.get("latency_ms") is not None:  # predicted by the search's latency table
+        cost["latency_ms"] = float(trial.metrics["latency_ms"])
     log(f"  cost        OPs {cost['ops']:.4g}, BOPs {cost['bops']:.4g}, FLOPs "
-        f"{cost['flops']:.4g}, size {cost['size_mib']:.4g} MiB")
+        f"{cost['flops']:.4g}, size {cost['size_mib']:.4g} MiB"
+        + (f", latency {cost['latency_ms']:.4g} ms" if "latency_ms" in cost else ""))
 
     # ---- write into a staging folder, renamed into place when complete ---------------------
     final = out / choice.name

@@ -34,11 +34,12 @@ from __future__ import annotations
 
 from bnas._lazy import lazy_exports
 from bnas.costs import Cost, LayerCost
-from bnas.profile._table import format_table
+from bnas.profile._table import format_latency_table, format_op_times, format_table
 
 __all__ = ["Cost", "CostParts", "LayerCost", "MemoryEstimate", "add_cost_parts", "cost_parts",
-           "format_table", "latency_table", "measure_architecture", "measure_networks",
-           "profile_architecture", "profile_model", "training_memory"]
+           "format_latency_table", "format_op_times", "format_table", "latency_table",
+           "measure_architecture", "measure_networks", "profile_architecture", "profile_model",
+           "training_memory"]
 
 # name → the module that defines it (imports torch)
 __getattr__, __dir__ = lazy_exports(__name__, {

@@ -39,6 +39,7 @@ import platform
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -54,6 +55,9 @@ from bnas.latency_table import (
     SiteSetting,
     resolved_args,
 )
+
+if TYPE_CHECKING:
+    import openvino as ov
 
 Progress = Callable[[str], None]
 
@@ -128,16 +132,19 @@ def cache_path(backbone: str, args: dict, *, threads: int, precision: str, batch
 # -- how: interleaved rounds ----------------------------------------------------------------------
 
 
-def build_probe(arch: Architecture, *, threads: int, precision: str, batch: int) -> LatencyProbe:
-    """``arch``'s bit-packed model compiled for timing (weights random: latency does not
-    depend on them; building them must not move the caller's random state)."""
+def bit_packed(arch: Architecture) -> ov.Model:
+    """``arch``'s bit-packed OpenVINO model, weights random (latency does not depend on them;
+    drawing them does not move the caller's random state)."""
     from bnas.deploy import to_openvino
     from bnas.models import build_model
 
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        model = build_model(arch).eval()
-        converted = to_openvino(model)
-    return LatencyProbe(converted, threads=threads, precision=precision, batch=batch)
+        return to_openvino(build_model(arch).eval())
+
+
+def build_probe(arch: Architecture, *, threads: int, precision: str, batch: int) -> LatencyProbe:
+    """``arch``'s bit-packed model compiled for timing."""
+    return LatencyProbe(bit_packed(arch), threads=threads, precision=precision, batch=batch)
 
 
 def _calls_per_visit(probe: LatencyProbe) -> int:

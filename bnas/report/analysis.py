@@ -175,6 +175,7 @@ def trial_table(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "val_top1": finite(metrics.get("val_top1")) if id(trial) in ranked_ids else None,
             "ops": finite(metrics.get("ops")),
             "size_mib": finite(metrics.get("size_mib")),
+            "latency_ms": finite(metrics.get("latency_ms")),
             "epochs_run": trial.get("epochs_run"),
             "status": trial.get("status"),
             "error": trial.get("error"),

@@ -15,6 +15,7 @@ from bnas.writing import check_folder_target, staged_folder
 
 FIGURES = {
     "accuracy_vs_ops": "accuracy_vs_ops.png",
+    "accuracy_vs_latency": "accuracy_vs_latency.png",
     "best_so_far": "best_so_far.png",
     "block_thresholds": "block_thresholds.png",
     "importance": "importance.png",
@@ -65,8 +66,12 @@ def _draw(
     figures: dict[str, dict[str, Any] | None] = dict.fromkeys(FIGURES)
     if has_trained:
         best_id = (summary.get("best") or {}).get("trial_id")
-        figures["accuracy_vs_ops"] = plots.plot_accuracy_vs_ops(
-            trials, out_dir / FIGURES["accuracy_vs_ops"], best_id=best_id)
+        figures["accuracy_vs_ops"] = plots.plot_accuracy_vs_cost(
+            trials, out_dir / FIGURES["accuracy_vs_ops"], cost="ops", best_id=best_id)
+        if any(t["metrics"].get("latency_ms") is not None for t in trained_trials(trials)):
+            figures["accuracy_vs_latency"] = plots.plot_accuracy_vs_cost(
+                trials, out_dir / FIGURES["accuracy_vs_latency"], cost="latency_ms",
+                best_id=best_id)
     if trained_trials(searched):
         figures["best_so_far"] = plots.plot_best_so_far(
             searched, out_dir / FIGURES["best_so_far"], unit=unit)

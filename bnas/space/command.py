@@ -1,16 +1,19 @@
-"""``bnas validate SPACE.yaml``: check a search space, print its size and its OPs range.
+"""``bnas validate SPACE.yaml``: check a search space, print its size and its cost range.
 
 Exit 0 when a search of the space could run here, 2 (one ``bnas: error: file:line path: ...``
 line) when not: the file, then the same preflight ``bnas search`` runs before it starts
 (:mod:`bnas.space.preflight`: data, teacher, device, budgets, this machine's CPUs, GPUs and
 memory), so the two commands agree. Nothing is written. The cost range (the cheapest and the
 most expensive candidate, profiled with :func:`bnas.profile.profile_architecture`) is printed
-unless ``--no-ops``. Only the standard library is imported at module level.
+unless ``--no-ops``, with the predicted latency range when the space uses latency (the
+preflight builds or loads its latency table). Only the standard library is imported at module
+level.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bnas.costs import CONSTRAINTS, excess
@@ -175,6 +178,15 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
     except Exception as error:  # a bug in a model or the profiler, not in this file
         reason = (str(error).splitlines() or [""])[0]
         return [("OPs", f"not computed: bnas.profile failed ({type(error).__name__}: {reason})")]
+    latency = []
+    table = space.latency_table()  # the preflight built or loaded it
+    if table is not None:
+        fastest, slowest = space.latency_range(table)
+        cheap, dear = replace(cheap, latency_ms=fastest), replace(dear, latency_ms=slowest)
+        latency = [("latency", f"{fastest:.4g} .. {slowest:.4g} ms predicted, bit-packed on "
+                               f"{table.device.describe()}"),
+                   ("latency table", f"{table.source or 'not saved'}, measured in "
+                                     f"{table.seconds:.0f} s")]
     rows = [
         ("OPs", f"{_ops(cheap.ops)} .. {_ops(dear.ops)}   "
                 f"({cheap_arch.summary()} .. {dear_arch.summary()})"),
@@ -182,6 +194,7 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
                          f"{_ops(cheap.flops)} .. {_ops(dear.flops)}"),
         ("size", f"{cheap.size_mib:.3f} .. {dear.size_mib:.3f} MiB "
                  f"(generators up to {dear.generator_size_mib:.3f} MiB)"),
+        *latency,
     ]
     budgets = space.search.constraints.as_dict()
     if budgets:
