@@ -14,6 +14,7 @@ predicted milliseconds, from the latency table the preflight built or loaded
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -36,8 +37,30 @@ def make_sampler(space: Any, grid_class: type | None = None) -> Any:
     if search.algorithm == "grid":
         return (grid_class or optuna.samplers.GridSampler)(space.grid_search_space(), seed=seed)
     if search.algorithm == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        sampler = optuna.samplers.NSGAIISampler(seed=seed)
+        if hasattr(sampler, "_thread_lock"):
+            sampler._thread_lock = PicklableLock()
+        return sampler
     return optuna.samplers.TPESampler(seed=seed)
+
+
+class PicklableLock:
+    """A ``threading.Lock`` that pickles as a fresh lock. Optuna 5.1's genetic samplers
+    (NSGA-II) hold a lock and define no ``__getstate__``, so Ray Tune could not pickle a
+    multi-trial ``nsga2`` searcher (``TypeError: cannot pickle '_thread.lock' object`` before
+    the first trial)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> bool:
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.__exit__(*exc)
+
+    def __reduce__(self) -> tuple[type, tuple]:
+        return PicklableLock, ()
 
 
 def define_by_run(trial: Any, *, space: Any) -> dict[str, Any]:
