@@ -41,7 +41,7 @@ def exported(run_dir: Path) -> Path:
 def _evaluate(arch: Architecture, weights: Path, train: dict) -> float:
     from bnas.data import load_splits, make_loader
     from bnas.models import build_model
-    from bnas.train.checkpoint import load_model_weights
+    from bnas.models import load_model_weights
     from bnas.train.evaluation import evaluate
 
     data = train["data"]
@@ -179,6 +179,24 @@ def test_which_weights_are_exported(run_dir: Path, summary: dict, tmp_path: Path
     assert best["verified"]["val_top1"] == pytest.approx(epoch1_top1, abs=1e-3)
     if epoch1_top1 != trials["a1b2c_00001"]["metrics"]["val_top1"]:
         assert "summary.json says" in best["weights"]["note"]
+
+
+def test_latency_of_a_search_reaches_the_model_card(run_dir: Path, summary: dict,
+                                                   tmp_path: Path) -> None:
+    """A run priced in milliseconds (a latency table): the export records the search's
+    predicted latency_ms with the cost, and the model card shows it next to OPs."""
+    from bnas.export import export_run
+
+    run = _copy_run(run_dir, tmp_path / "run")
+    record = json.loads((run / "summary.json").read_text())
+    for trial in record["trials"]:
+        trial["metrics"]["latency_ms"] = 0.1234
+    record["best"]["metrics"]["latency_ms"] = 0.1234
+    (run / "summary.json").write_text(json.dumps(record))
+    exported, = export_run(run, mode="best", log=lambda line: None)
+    assert exported["cost"]["latency_ms"] == pytest.approx(0.1234)
+    card = (run / "export" / "best" / "MODEL_CARD.md").read_text()
+    assert "| latency (bit-packed, predicted) | 0.1234 ms per image" in card
 
 
 def test_export_top_k_and_pareto(run_dir: Path, summary: dict, tmp_path: Path) -> None:

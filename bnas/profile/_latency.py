@@ -334,7 +334,9 @@ def latency_table(backbone: str, args: dict, rprelus: Iterable[str],
             raise BnasError(f"{path}: the latency table lacks {missing[0]}{more}: measure them "
                             "on the target (bnas profile --latency SPACE.yaml --out TABLE.json)")
         return table
-    threads, precision, batch = threads or 1, precision or "f32", batch or 1
+    threads = 1 if threads is None else threads
+    precision = "f32" if precision is None else precision
+    batch = 1 if batch is None else batch
     check_settings(threads, precision)
     target = cache_path(backbone, args, threads=threads, precision=precision, batch=batch)
     table = _TABLES.get(("cache", str(target)))

@@ -61,7 +61,7 @@ def space_latency(args: argparse.Namespace) -> int:
     started = time.monotonic()
     table = latency_table(space.backbone.name, space.backbone.args, space.space.rprelu,
                           space.latency_settings(), path=args.table or settings.table,
-                          threads=args.threads or settings.threads,
+                          threads=settings.threads if args.threads is None else args.threads,
                           precision=args.precision or settings.precision,
                           batch=settings.batch, progress=progress)
     seconds = time.monotonic() - started

@@ -324,23 +324,32 @@ def latency_settings(space: SearchSpace) -> list[SiteSetting]:
 
 
 def latency_range(space: SearchSpace, table: LatencyTable) -> tuple[float, float]:
-    """The fastest and the slowest candidate's predicted latency (ms): per RPReLU kind, the
-    all-static network plus each block's cheapest (dearest) setting; exact under the table's
-    additive model, however the blocks' settings are ordered."""
+    """The fastest and the slowest candidate's predicted latency (ms): exact under the table's
+    model (the blocks' extras add up; the shared cost counts once when any site is dynamic),
+    found block by block for the candidates with and without a dynamic site, however the
+    blocks' settings are ordered."""
     sites = BACKBONES[space.backbone.name].sites
     extras = table.extras_by_setting()
     low, high = math.inf, -math.inf
     for rprelu in space.space.rprelu:
-        fastest = slowest = table.static_ms[rprelu]
+        # (fastest, slowest) extras so far, over the candidates without / with a dynamic site
+        bounds = {False: (0.0, 0.0), True: (math.inf, -math.inf)}
         for block in space.blocks:
-            added = []
+            step = {False: (math.inf, -math.inf), True: (math.inf, -math.inf)}
             for option in block.options():
-                thresholds = {site: Threshold.model_validate(data)
-                              for site, data in block.thresholds(option, sites).items()}
-                added.append(sum(extras[SiteSetting(rprelu, block.index, site, threshold)]
-                                 for site, threshold in thresholds.items()
-                                 if threshold.is_dynamic))
-            fastest += min(added)
-            slowest += max(added)
-        low, high = min(low, fastest), max(high, slowest)
+                thresholds = [(site, Threshold.model_validate(data))
+                              for site, data in block.thresholds(option, sites).items()]
+                dynamic = [(site, t) for site, t in thresholds if t.is_dynamic]
+                added = sum(extras[SiteSetting(rprelu, block.index, site, t)]
+                            for site, t in dynamic)
+                for before, (fast, slow) in bounds.items():
+                    after = before or bool(dynamic)
+                    step[after] = (min(step[after][0], fast + added),
+                                   max(step[after][1], slow + added))
+            bounds = step
+        shared = table.shared_ms.get(rprelu, 0.0)
+        for dynamic, (fast, slow) in bounds.items():
+            if fast <= slow:  # some candidate of this kind exists
+                base = table.static_ms[rprelu] + (shared if dynamic else 0.0)
+                low, high = min(low, base + fast), max(high, base + slow)
     return low, high
