@@ -40,8 +40,7 @@ def exported(run_dir: Path) -> Path:
 
 def _evaluate(arch: Architecture, weights: Path, train: dict) -> float:
     from bnas.data import load_splits, make_loader
-    from bnas.models import build_model
-    from bnas.models import load_model_weights
+    from bnas.models import build_model, load_model_weights
     from bnas.train.evaluation import evaluate
 
     data = train["data"]
