@@ -16,6 +16,7 @@ sys.path.insert(0, str(BENCH))
 
 import candidate_eval  # noqa: E402
 import cost_model  # noqa: E402
+import latency_model  # noqa: E402
 import run_all  # noqa: E402
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
@@ -115,3 +116,19 @@ def test_candidate_evaluation_rate_is_measured_and_shown_unjudged(tmp_path: Path
     rows = run_all.table({"candidate_eval": result})
     assert {row["key"] for row in rows} == set(candidate_eval.TARGETS)
     assert all(row["target"] == "-" and row["ok"] is None for row in rows)
+
+
+def test_latency_model_bench_compares_predictions_with_measurements(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    monkeypatch.setattr(latency_model, "GENERATORS", "rd_ratio: [4]")  # a small table
+    out = tmp_path / "latency.json"
+    result = latency_model.main(["--candidates", "3", "--seconds", "0", "--backbones",
+                                 "react_resnet18 tiny", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    row = result["backbones"]["react_resnet18 tiny"]
+    assert row["candidates"] == len(row["rows"]) == 3
+    assert row["table_networks"] == 1 + 6 + 1 and row["table_sites"] == 6
+    assert row["kernel"].endswith("_u1") and row["table_seconds"] > 0
+    for measured in row["rows"]:
+        assert measured["measured_ms"] > 0 and measured["predicted_ms"] > 0
+    assert 0.0 <= result["ratios"]["react_resnet18 tiny within ±10 %"] <= 1.0
