@@ -4,8 +4,8 @@ For each backbone (tiny presets and ReActNet-A small, 32×32×3 inputs, 10 class
 space lets every block be static or dynamic (rd_ratio 2 or 8, mean or mean_std pooling, any
 non-empty subset of its sites; ReActNet-A tiny also static or dynamic RPReLU). Its latency
 table is built from scratch (1 thread, f32, batch 1: ``bnas.profile.latency_table``, in a
-fresh cache folder unless ``--cache``), then random candidates of the space (Optuna's random
-sampler, as a search draws them) are measured whole on the bit-packed model
+fresh cache folder unless ``--cache``), then random candidates of the space (drawn uniformly
+over its architectures) are measured whole on the bit-packed model
 (``bnas.profile.measure_networks``: the same statistic as the table's all-static latency) and
 compared with the table's prediction. nn-Meter's bar: ≥ 90 % of predictions within ±10 %.
 Also shown: Kendall τ of prediction and of OPs against the measured latencies, and the
@@ -52,18 +52,16 @@ search: {{algorithm: nsga2, objectives: {{val_top1: max, latency_ms: min}}, num_
 
 
 def random_candidates(space, count: int, seed: int) -> list:  # noqa: ANN001
-    """``count`` distinct architectures drawn as a random search draws them."""
-    import optuna
+    """``count`` distinct architectures drawn uniformly over the space (the supernet's
+    sampler)."""
+    import random
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    found: dict = {}
+    from bnas.supernet import CandidateSampler
+
+    sampler, rng, found = CandidateSampler(space, seed=seed), random.Random(seed), {}
     for _ in range(100 * count):
-        trial = study.ask()
-        space.define_by_run(trial)
-        arch = space.architecture(trial.params)
+        arch = sampler.random(rng)
         found.setdefault(arch.arch_id, arch)
-        study.tell(trial, 0.0)
         if len(found) == count:
             break
     return list(found.values())

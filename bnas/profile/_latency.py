@@ -11,15 +11,25 @@ goes. Measured on a 2-core VM at load 7–11 (ReActNet-A tiny, 8 px): the fastes
 was 83–90 µs for seconds at a time, then 140–200 µs for up to 8 s (the CPU time per call rose
 alike: contention for the core, not descheduling), then fast again; the median of a round
 moved by ±25 %. The ratio of two networks timed back to back stayed within ±1–2 % in both
-states. Hence:
+states. At load 14, calls of a few ms (binary CCT tiny, 1.9 ms) were rarely left alone: the
+fastest of 45 wall-clock calls came out 2–7× the network's latency, while the CPU time of
+the calling thread, which is where the CPU plugin runs a one-thread inference (its fastest
+call: 1.889 ms wall, 1.890 ms CPU), stayed at 1.9–2.1 ms. Hence:
 
+- a call is timed by the CPU time of the calling thread (``time.thread_time``) when the model
+  runs on one thread, by the wall clock otherwise (several threads: measure on a quiet
+  machine);
 - a latency is the **fastest call** of a probe over rounds that span at least
   :func:`measuring_seconds` (each round: a few ms of consecutive calls, probes in a shuffled
   order), i.e. what the network costs when the core is its own, which is also what an idle
   target measures; a short measurement inside a slow stretch would be tens of percent high;
-- a site's extra is a **ratio**: in every round the all-static probe is timed right before
-  the site's probe, extra = static latency × (median over rounds of site / static − 1), so
-  load that comes and goes cancels out.
+- a site's extra is a **ratio** of fastest calls: in every round the all-static probe is
+  timed right before the site's probe, and extra = static latency × (site's fastest /
+  the fastest of the all-static visits paired with it − 1), so both floors come from the
+  same stretch of time. (The median over rounds of each round's ratio, tried first, followed
+  the load instead: at load 11–14 it made ReActNet-A small's extras ~1.5× those of the
+  fastest calls, contention slowing the memory-bound generator ops more than the binary
+  convolutions, and its predictions 15–28 % high; with fastest calls, 0–1.5 %.)
 
 **Cache.** A table is kept per CPU (model name and ISA flags), OpenVINO version, threads,
 precision, batch, backbone and resolved arguments, in ``$BNAS_LATENCY_CACHE`` (default
@@ -147,9 +157,19 @@ def build_probe(arch: Architecture, *, threads: int, precision: str, batch: int)
     return LatencyProbe(bit_packed(arch), threads=threads, precision=precision, batch=batch)
 
 
+def clock_of(probe: LatencyProbe) -> Callable[[], float]:
+    """The calling thread's CPU time for a one-thread model (the CPU plugin runs it on the
+    calling thread), else the wall clock (module docstring)."""
+    return time.thread_time if probe.threads == 1 else time.perf_counter
+
+
+def _time(probe: LatencyProbe, calls: int, warmup: int = 1) -> np.ndarray:
+    return time_calls(probe.infer, warmup=warmup, repeats=calls, clock=clock_of(probe))
+
+
 def _calls_per_visit(probe: LatencyProbe) -> int:
-    warm = time_calls(probe.infer, warmup=WARMUP_CALLS, repeats=MIN_CALLS)
-    return min(MAX_CALLS, max(MIN_CALLS, math.ceil(ROUND_MS / 1e3 / warm.min())))
+    warm = _time(probe, MIN_CALLS, warmup=WARMUP_CALLS)
+    return min(MAX_CALLS, max(MIN_CALLS, math.ceil(ROUND_MS / 1e3 / max(warm.min(), 1e-6))))
 
 
 def timed_rounds(probes: Sequence[LatencyProbe], *, reference: LatencyProbe | None = None,
@@ -169,9 +189,8 @@ def timed_rounds(probes: Sequence[LatencyProbe], *, reference: LatencyProbe | No
         row, reference_row = np.empty(len(probes)), np.empty(len(probes))
         for index in order.permutation(len(probes)):
             if reference is not None:
-                reference_row[index] = time_calls(reference.infer, warmup=1,
-                                                  repeats=reference_calls).min()
-            row[index] = time_calls(probes[index].infer, warmup=1, repeats=calls[index]).min()
+                reference_row[index] = _time(reference, reference_calls).min()
+            row[index] = _time(probes[index], calls[index]).min()
         fastest.append(row)
         paired.append(reference_row)
     return np.array(fastest).T, (np.array(paired).T if reference is not None else None)
@@ -210,8 +229,8 @@ def _with_sites(base: Architecture, settings: Iterable[SiteSetting]) -> Architec
 
 def _ratios(static: LatencyProbe, archs: Sequence[Architecture], *, threads: int,
             precision: str, batch: int, seconds: float | None) -> tuple[list[float], float, int]:
-    """Each network's latency as a ratio to the all-static one (median over rounds, timed back
-    to back), the all-static network's fastest call (s) and the rounds behind them."""
+    """Each network's fastest call as a ratio to the fastest of the all-static visits timed
+    right before its own, the all-static network's fastest call (s) and the rounds."""
     if not archs:
         fastest, _ = timed_rounds([static], seconds=seconds)
         return [], float(fastest.min()), fastest.shape[1]
@@ -221,7 +240,7 @@ def _ratios(static: LatencyProbe, archs: Sequence[Architecture], *, threads: int
                   for arch in archs[start:start + GROUP]]
         fastest, paired = timed_rounds(probes, reference=static, seconds=seconds, seed=start)
         assert paired is not None
-        ratios += [float(value) for value in np.median(fastest / paired, axis=1)]
+        ratios += [float(value) for value in fastest.min(axis=1) / paired.min(axis=1)]
         floor, rounds = min(floor, float(paired.min())), max(rounds, paired.shape[1])
     return ratios, floor, rounds
 
