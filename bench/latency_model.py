@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--candidates", type=int, default=50, help="per backbone")
     parser.add_argument("--seconds", type=float, default=None,
                         help="least seconds of timing rounds per group of networks (default: "
-                             "$BNAS_LATENCY_SECONDS or 10), for the table and the candidates")
+                             "$BNAS_LATENCY_SECONDS or 20), for the table and the candidates")
     parser.add_argument("--backbones", nargs="+", choices=list(BACKBONES),
                         default=list(BACKBONES))
     parser.add_argument("--cache", action="store_true",

@@ -1,7 +1,8 @@
 """All benchmarks in one run: step time (bench/step_time.py), the supernet's step
 (bench/supernet_step.py), the cost of a search candidate (bench/cost_model.py), search
-overhead (bench/search_overhead.py) and one-shot candidate evaluation
-(bench/candidate_eval.py), one table of figures with their targets, written as JSON.
+overhead (bench/search_overhead.py), one-shot candidate evaluation
+(bench/candidate_eval.py) and the latency model (bench/latency_model.py), one table of
+figures with their targets, written as JSON.
 
     python bench/run_all.py                          # bench/results/latest.json
     python bench/run_all.py --json /tmp/bench.json --quick
@@ -28,13 +29,15 @@ for path in (str(BENCH), str(REPO)):
 
 import candidate_eval  # noqa: E402
 import cost_model  # noqa: E402
+import latency_model  # noqa: E402
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
 import supernet_step  # noqa: E402
 
 TARGETS = {"step_time": step_time.TARGETS, "supernet_step": supernet_step.TARGETS,
            "cost_model": cost_model.TARGETS, "search_overhead": search_overhead.TARGETS,
-           "candidate_eval": candidate_eval.TARGETS}
+           "candidate_eval": candidate_eval.TARGETS, "latency_model": latency_model.TARGETS}
+AT_LEAST = (*search_overhead.AT_LEAST, *latency_model.TARGETS)  # figures judged as floors
 # Readable names for the benchmarks' own keys; a key not named here is shown as it is.
 LABELS = {
     "dynamic/static time": "dynamic / static step time",
@@ -59,7 +62,7 @@ def table(results: dict[str, dict]) -> list[dict]:
     for bench, result in results.items():
         for key, target in TARGETS[bench].items():
             value = result["ratios"].get(key)
-            sense = "≥" if key in search_overhead.AT_LEAST else "≤"
+            sense = "≥" if key in AT_LEAST else "≤"
             ok = None
             if target is not None and value is not None and not math.isnan(value):
                 ok = value >= target if sense == "≥" else value <= target
@@ -95,6 +98,10 @@ def main(argv: list[str] | None = None) -> dict:
     print("\n== one-shot candidate evaluation (bench/candidate_eval.py " + " ".join(eval_args)
           + ")", flush=True)
     results["candidate_eval"] = candidate_eval.main(eval_args)
+    latency_args = ["--candidates", "20", "--seconds", "3"] if args.quick else []
+    print("\n== latency model (bench/latency_model.py " + " ".join(latency_args) + ")",
+          flush=True)
+    results["latency_model"] = latency_model.main(latency_args)
     rows = table(results)
 
     print(f"\n{'figure':<46} {'measured':>9} {'target':>8}  ok")

@@ -77,9 +77,12 @@ MIN_CALLS, MAX_CALLS = 3, 40
 WARMUP_CALLS = 5
 # Rounds go on until this many seconds have passed (per group of probes): longer than the slow
 # stretches seen on a busy machine (up to ~8 s), so each probe gets fast moments to be timed in.
-SECONDS_ENV, DEFAULT_SECONDS = "BNAS_LATENCY_SECONDS", 10.0
-# Probes compiled and timed together: bounds memory (a compiled full ReActNet-A holds ~10 MB).
-GROUP = 32
+SECONDS_ENV, DEFAULT_SECONDS = "BNAS_LATENCY_SECONDS", 20.0
+# Probes compiled and timed together, so that all of them share the same stretch of time (in
+# groups of 32 timed one after the other, a later group's probes could miss the quiet moments
+# an earlier group had: binary CCT tiny's candidates then measured 10 % above the table). Also
+# bounds memory (a compiled full ReActNet-A holds ~10 MB).
+GROUP = 96
 # The CPU flags OpenVINO's binary-convolution kernels choose between (jit_avx512_u1 needs
 # AVX-512 and uses VPOPCNTDQ when present; jit_avx2_u1; jit_sse42_u1), and bf16 arithmetic.
 ISA_FLAGS = ("avx512_vpopcntdq", "avx512bw", "avx512f", "avx512_bf16", "amx_bf16", "avx2",
@@ -89,7 +92,7 @@ CACHE_ENV = "BNAS_LATENCY_CACHE"
 
 def measuring_seconds() -> float:
     """How long the rounds of one group of probes last at least: ``$BNAS_LATENCY_SECONDS``,
-    default 10 (a steadier table on a busy machine takes longer; tests take less)."""
+    default 20 (a steadier table on a busy machine takes longer; tests take less)."""
     text = os.environ.get(SECONDS_ENV, "")
     try:
         seconds = float(text) if text else DEFAULT_SECONDS
