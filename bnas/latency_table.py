@@ -44,10 +44,10 @@ from bnas.writing import write_text_atomic
 TABLE_FORMAT = "bnas-latency-table/1"
 PRECISIONS = ("f32", "bf16")
 # How the numbers are estimated from timed calls (bnas.profile's latency measurement says why).
-STATISTIC = ("static_ms: the fastest call (CPU time of the calling thread with 1 thread, else "
-             "wall time) over interleaved rounds; extras: static_ms x (fastest call of the "
-             "network with the site(s) dynamic / fastest of the all-static calls timed right "
-             "before them - 1)")
+STATISTIC = ("a network's latency: its fastest call (CPU time of the calling thread with 1 "
+             "thread, else wall time) over interleaved rounds; static_ms: the median over the "
+             "site probes of the fastest all-static call timed right before each; extras: "
+             "static_ms x (the probe's fastest / that paired fastest - 1)")
 
 
 class SiteSetting(NamedTuple):
