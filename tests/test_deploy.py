@@ -515,3 +515,49 @@ def test_dysign_is_a_dysign() -> None:
     assert {pool for pool, _, _ in settings} == {"mean", "mean_std", "constant"}
     assert {act for _, act, _ in settings} == {"ReLU", "PReLU"}
     assert {bound for _, _, bound in settings} == {"none", "tanh"}
+
+
+# -- images: the runtime's preprocessing equals bnas.data's evaluation transform ----------------
+
+
+@pytest.mark.parametrize(("dataset", "native", "size", "channels"), [
+    ("digits", 8, 8, 1),           # native size: only the normalization
+    ("mnist", 28, 16, 1),          # downsized: antialiased bilinear in float
+    ("cifar10", 32, 40, 3),        # upsized
+])
+def test_stretch_preprocessing_equals_training_transform(dataset: str, native: int, size: int,
+                                                         channels: int, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from bnas.data._transforms import TensorTransform
+    from bnas.datasets import DATASETS, DatasetInfo, Preprocessing
+    from bnas.deploy.images import prepare_image
+
+    pixels = np.random.default_rng(size).integers(0, 256, (native, native, channels), np.uint8)
+    path = tmp_path / "image.png"
+    Image.fromarray(pixels[..., 0] if channels == 1 else pixels).save(path)
+    facts = DATASETS[dataset]
+    preprocessing = Preprocessing.for_data(dataset, DatasetInfo(10, channels, size))
+    expected = TensorTransform((facts.mean, facts.std), size)(
+        torch.from_numpy(pixels).permute(2, 0, 1).contiguous()).numpy()
+    np.testing.assert_allclose(prepare_image(path, preprocessing), expected, atol=2e-5)
+
+
+def test_crop_preprocessing_equals_imagefolder_transform(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from bnas.data._transforms import image_transforms
+    from bnas.datasets import DATASETS, DatasetInfo, Preprocessing
+    from bnas.deploy.images import prepare_image
+
+    facts = DATASETS["imagefolder"]
+    for width, height in ((80, 64), (50, 90), (32, 32)):
+        pixels = np.random.default_rng(width).integers(0, 256, (height, width, 3), np.uint8)
+        path = tmp_path / f"{width}x{height}.jpg"
+        Image.fromarray(pixels).save(path)
+        _, evaluate = image_transforms((facts.mean, facts.std), 32, augment=False)
+        with Image.open(path) as image:
+            expected = evaluate(image.convert("RGB")).numpy()
+        got = prepare_image(path, Preprocessing.for_data("imagefolder", DatasetInfo(3, 3, 32),
+                                                         ("a", "b", "c")))
+        np.testing.assert_allclose(got, expected, atol=1e-6)
