@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -42,7 +41,12 @@ if str(REPO) not in sys.path:
 
 from bnas import Architecture  # noqa: E402
 from bnas.deploy import profile_ops, save_openvino, to_openvino  # noqa: E402
-from bnas.deploy.latency import LatencyProbe, compare_latencies, runtime_ops  # noqa: E402
+from bnas.deploy.latency import (  # noqa: E402
+    LatencyProbe,
+    OpTime,
+    compare_latencies,
+    runtime_ops,
+)
 from bnas.deploy.pack import binary_weights  # noqa: E402
 from bnas.deploy.runtime import cpu_name, openvino_core  # noqa: E402
 from bnas.deploy.threshold import binarize  # noqa: E402
@@ -109,17 +113,21 @@ def network_models(backbone: str, threshold: str, preset: str, img_size: int, fo
             "xml_bytes": ir.stat().st_size}
 
 
-def time_network(models: dict, threads: int, rounds: int, repeats: int) -> dict:
-    """Bit-packed (f32, bf16) and float twin (OpenVINO f32, bf16; ONNX Runtime), interleaved."""
-    probes = {"bit-packed f32": LatencyProbe(models["ir"], threads=threads, precision="f32"),
-              "bit-packed bf16": LatencyProbe(models["ir"], threads=threads, precision="bf16")}
-    for name, (runtime, precision) in FLOAT_MODELS.items():
-        probes[name] = (LatencyProbe(models["onnx"], threads=threads, precision=precision)
-                        if runtime == "openvino" else
-                        OnnxRuntimeProbe(models["onnx"], threads=threads))
+def time_backbone(variants: dict[str, dict], threads: int, rounds: int, repeats: int) -> dict:
+    """Every model of one backbone, static and dynamic, in interleaved rounds: the bit-packed
+    model (f32, bf16) and its float twin (OpenVINO f32, bf16; ONNX Runtime)."""
+    probes: dict[str, object] = {}
+    for threshold, models in variants.items():
+        for precision in ("f32", "bf16"):
+            probes[f"{threshold} bit-packed {precision}"] = LatencyProbe(
+                models["ir"], threads=threads, precision=precision)
+        for name, (runtime, precision) in FLOAT_MODELS.items():
+            probes[f"{threshold} {name}"] = (
+                LatencyProbe(models["onnx"], threads=threads, precision=precision)
+                if runtime == "openvino" else OnnxRuntimeProbe(models["onnx"], threads=threads))
     latencies = compare_latencies(probes, rounds=rounds, warmup=2, repeats=repeats)
     kernels = sorted({op["primitiveType"]
-                      for op in runtime_ops(probes["bit-packed f32"].compiled)
+                      for op in runtime_ops(probes["static bit-packed f32"].compiled)
                       if op.get("layerType") == "BinaryConvolution"})
     return {"kernels": kernels,
             **{name: {"median_ms": lat.median_ms, "p10_ms": lat.p10_ms, "p90_ms": lat.p90_ms,
@@ -127,22 +135,32 @@ def time_network(models: dict, threads: int, rounds: int, repeats: int) -> dict:
                for name, lat in latencies.items()}}
 
 
-def where_time_goes(ir: Path, repeats: int) -> dict[str, float]:
-    """Milliseconds per kind of work in one call (OpenVINO's profiling counters, 1 thread)."""
-    groups: dict[str, float] = {}
-    for op in profile_ops(ir, warmup=2, repeats=repeats):
-        if op.layer_type == "BinaryConvolution":
-            kind = "binary conv (+ fused BN, residual add, RPReLU)"
-        elif op.layer_type == "FakeQuantize":
-            kind = "binarization (FakeQuantize)"
-        elif any(".generator" in name for name in op.fused) or ".generator" in op.name:
-            kind = "DySign generators (pool, FC)"
-        elif op.name.endswith(".shift"):
-            kind = "DySign x − τ (Subtract)"
-        else:
-            kind = f"other: {op.layer_type}"
-        groups[kind] = groups.get(kind, 0.0) + op.median_ms
-    return dict(sorted(groups.items(), key=lambda item: -item[1]))
+def node_kind(op: OpTime) -> str:
+    if op.layer_type == "BinaryConvolution":
+        return "binary conv (+ fused BN, residual add, RPReLU)"
+    if op.layer_type == "FakeQuantize":
+        return "binarization (FakeQuantize)"
+    if any(".generator" in name for name in (op.name, *op.fused)):
+        return "DySign generators (pool, FC)"
+    if op.name.endswith(".shift"):
+        return "DySign x − τ (Subtract)"
+    return f"other: {op.layer_type}"
+
+
+def where_time_goes(irs: dict[str, Path], rounds: int, repeats: int) -> dict[str, dict]:
+    """Milliseconds per kind of node in one call (OpenVINO's profiling counters, 1 thread),
+    the models profiled in alternation; per kind, the median over rounds."""
+    samples: dict[str, dict[str, list[float]]] = {key: {} for key in irs}
+    for _ in range(rounds):
+        for key, ir in irs.items():
+            groups: dict[str, float] = {}
+            for op in profile_ops(ir, warmup=2, repeats=repeats):
+                groups[node_kind(op)] = groups.get(node_kind(op), 0.0) + op.median_ms
+            for kind, ms in groups.items():
+                samples[key].setdefault(kind, []).append(ms)
+    return {key: dict(sorted(((kind, float(np.median(values))) for kind, values in
+                              kinds.items()), key=lambda item: -item[1]))
+            for key, kinds in samples.items()}
 
 
 def conv_layers(preset: str, img_size: int) -> list[tuple[int, int, int, int, int]]:
@@ -204,8 +222,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="where to write the results (default: %(default)s)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny presets at 32 px, one round: a smoke test")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
-    parser.add_argument("--repeats", type=int, default=10, help="calls per model and round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    parser.add_argument("--repeats", type=int, default=5, help="calls per model and round")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args(argv)
     preset, img_size = ("tiny", 32) if args.quick else ("full", 224)
@@ -219,49 +237,53 @@ def main(argv: list[str] | None = None) -> dict:
           f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
     networks: dict[str, dict] = {}
+    timings: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        irs = {}
         for backbone in ("reactnet_a", "react_resnet18"):
-            for threshold in ("static", "dynamic"):
-                key = f"{backbone} {threshold}"
-                models = network_models(backbone, threshold, preset, img_size, Path(tmp))
-                networks[key] = {k: v for k, v in models.items() if k not in ("ir", "onnx")}
-                for threads in args.threads:
-                    timing = time_network(models, threads, rounds, repeats)
-                    networks[key][f"{threads} thread"] = timing
-                    print(f"  {key}, {threads} thread(s): " + ", ".join(
-                        f"{name} {timing[name]['median_ms']:.2f} ms"
-                        for name in ("bit-packed f32", *FLOAT_MODELS)), flush=True)
-                if threshold == "static" or backbone == "reactnet_a":
-                    networks[key]["where_ms"] = where_time_goes(models["ir"], repeats)
+            variants = {threshold: network_models(backbone, threshold, preset, img_size,
+                                                  Path(tmp))
+                        for threshold in ("static", "dynamic")}
+            for threshold, models in variants.items():
+                networks[f"{backbone} {threshold}"] = {
+                    k: v for k, v in models.items() if k not in ("ir", "onnx")}
+                irs[f"{backbone} {threshold}"] = models["ir"]
+            for threads in args.threads:
+                timing = time_backbone(variants, threads, rounds, repeats)
+                timings[f"{backbone}, {threads} thread(s)"] = timing
+                print(f"  {backbone}, {threads} thread(s): " + ", ".join(
+                    f"{name} {t['median_ms']:.2f} ms" for name, t in timing.items()
+                    if name != "kernels"), flush=True)
+        where = where_time_goes({key: irs[key] for key in (
+            "reactnet_a static", "reactnet_a dynamic", "react_resnet18 static")}, rounds,
+            repeats)
         layers = time_layers(conv_layers(preset, img_size), rounds, repeats)
-        peak = time_layers([peak_shape(args.quick)], rounds, repeats)[0]
+        reference = time_layers([peak_shape(args.quick)], rounds, repeats)[0]
 
     ratios: dict[str, float] = {}
     for backbone in ("reactnet_a", "react_resnet18"):
-        one = networks[f"{backbone} static"]["1 thread"]
+        one = timings[f"{backbone}, 1 thread(s)"]
+        base = one["static bit-packed f32"]["median_ms"]
         for name in FLOAT_MODELS:
-            ratios[f"{backbone}: {name} / bit-packed"] = (
-                one[name]["median_ms"] / one["bit-packed f32"]["median_ms"])
-        dynamic = networks[f"{backbone} dynamic"]["1 thread"]
-        ratios[f"{backbone}: dynamic / static"] = (
-            dynamic["bit-packed f32"]["median_ms"] / one["bit-packed f32"]["median_ms"])
+            ratios[f"{backbone}: {name} / bit-packed"] = one[f"static {name}"]["median_ms"] / base
+        ratios[f"{backbone}: dynamic / static"] = one["dynamic bit-packed f32"]["median_ms"] / base
     static = networks["reactnet_a static"]
     ratios["IR model.bin / size_mib"] = static["bin_bytes"] / (static["size_mib"] * 2**20)
+    peak = max([*layers, reference], key=lambda row: row["binary_macs_per_cycle"])
     peak_rate = peak["binary_macs_per_cycle"]
     at_peak_ms = static["bops"] / (peak_rate * hz) * 1e3
-    measured_ms = static["1 thread"]["bit-packed f32"]["median_ms"]
+    measured_ms = timings["reactnet_a, 1 thread(s)"]["static bit-packed f32"]["median_ms"]
 
-    print(f"\n(a) whole networks, {preset} preset at {img_size}×{img_size}, batch 1 "
-          f"(median ms; ratio = float twin / bit-packed; precision that ran in brackets)")
-    for key, result in networks.items():
-        for threads in args.threads:
-            timing = result[f"{threads} thread"]
-            base = timing["bit-packed f32"]["median_ms"]
-            cells = [f"{name} {t['median_ms']:.2f} [{t['runtime_precision']}] "
-                     f"({t['median_ms'] / base:.2f}x)"
-                     for name, t in timing.items() if name != "kernels"]
-            print(f"  {key:<24} {threads} thr: " + "; ".join(cells) + f"; binary conv kernel "
-                  f"{', '.join(timing['kernels'])}")
+    print(f"\n(a) whole networks, {preset} preset at {img_size}×{img_size}, batch 1 (median ms; "
+          "× = float twin / bit-packed of the same network; [the precision that ran])")
+    for key, timing in timings.items():
+        for threshold in ("static", "dynamic"):
+            base = timing[f"{threshold} bit-packed f32"]["median_ms"]
+            cells = [f"{name.removeprefix(threshold + ' ')} {t['median_ms']:.2f} "
+                     f"[{t['runtime_precision']}] ({t['median_ms'] / base:.2f}×)"
+                     for name, t in timing.items() if name.startswith(threshold + " ")]
+            print(f"  {key} {threshold}: " + "; ".join(cells))
+        print(f"    binary conv kernel: {', '.join(timing['kernels'])}")
     print(f"\n(b) binary conv alone vs OpenVINO's f32 conv of the same shape, 1 thread "
           f"(ReActNet-A's distinct binary layers; MACs/cycle at {hz / 1e9:.2f} GHz)")
     print(f"  {'in':>5} {'out':>5} {'k':>2} {'s':>2} {'side':>4} {'binary ms':>10} "
@@ -270,18 +292,18 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {row['in']:>5} {row['out']:>5} {row['kernel']:>2} {row['stride']:>2} "
               f"{row['side']:>4} {row['binary_ms']:>10.3f} {row['float_ms']:>9.3f} "
               f"{row['float / binary']:>9.2f} {row['binary_macs_per_cycle']:>13.0f}")
-    print(f"  kernel peak here: {peak_rate:.0f} binary MACs/cycle ({peak['in']} channels, "
-          f"3×3, {peak['side']}×{peak['side']}: {peak['macs'] / 1e6:.0f} M MACs in "
-          f"{peak['binary_ms']:.3f} ms)")
+    print(f"  the issue's reference, {reference['in']} channels 3×3 at {reference['side']}×"
+          f"{reference['side']}: {reference['macs'] / 1e6:.0f} M MACs in "
+          f"{reference['binary_ms']:.3f} ms = {reference['binary_macs_per_cycle']:.0f} binary "
+          f"MACs/cycle; the kernel's peak here (best of the table): {peak_rate:.0f}")
     print(f"  ReActNet-A static: {static['bops'] / 1e9:.2f} G binary MACs take {at_peak_ms:.1f} ms "
           f"at that peak; the network took {measured_ms:.1f} ms "
           f"({100 * at_peak_ms / measured_ms:.0f} % binary MACs at peak, the rest is "
           f"everything else). Per node (profiling counters, 1 thread):")
-    for key in ("reactnet_a static", "reactnet_a dynamic", "react_resnet18 static"):
-        where = networks[key]["where_ms"]
-        total = sum(where.values())
+    for key, kinds in where.items():
+        total = sum(kinds.values())
         print(f"    {key}: " + "; ".join(f"{kind} {ms:.1f} ms ({100 * ms / total:.0f} %)"
-                                          for kind, ms in where.items()))
+                                          for kind, ms in kinds.items()))
     print(f"\n(c) IR size, ReActNet-A static: model.bin {static['bin_bytes'] / 2**20:.2f} MiB + "
           f"model.xml {static['xml_bytes'] / 2**20:.2f} MiB vs size_mib "
           f"{static['size_mib']:.2f} MiB")
@@ -296,21 +318,18 @@ def main(argv: list[str] | None = None) -> dict:
                      "ok": ok})
         print(f"{key:<44} {value:>9.2f} {sense + ' ' + format(target, 'g'):>8}  "
               f"{'yes' if ok else 'NO'}")
-    from experiments.common import git_commit, machine, versions
+    from experiments.common import write_report
 
     report = {
         "command": " ".join(["python bench/deploy.py",
                              *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
-        "figures": rows, "ratios": ratios, "targets": TARGETS,
-        "networks": networks, "layers": layers, "peak": peak,
+        "figures": rows, "ratios": ratios, "targets": TARGETS, "networks": networks,
+        "timings": timings, "where_ms": where, "layers": layers, "reference": reference,
+        "peak": peak,
         "binary_at_peak_ms": at_peak_ms, "clock_hz": hz, "cpu": cpu_name(),
         "cpu_flags": cpu_flags(), "load_average": os.getloadavg(),
-        "wall_seconds": round(time.time() - started, 1), "code": git_commit(),
-        "versions": versions(), "machine": machine(),
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"\nwritten: {args.json}  ({report['wall_seconds']:.0f} s)")
+    report = write_report(args.json, report, started)
     return report
 
 

@@ -63,4 +63,12 @@ def run(args: argparse.Namespace) -> int:
     if records:
         first = records[0]["paths"]["retrain"]
         print(f"exported {len(records)} trial(s); retrain one with: bnas train {first}")
+    for record in records:
+        if record.get("openvino"):
+            latency = record["openvino"]["latency"]
+            bitpacked, float_twin = latency["bitpacked_ms"], latency["float_onnxruntime_ms"]
+            print(f"bit-packed model {record['paths']['folder']}/model.xml: {bitpacked:.3g} ms "
+                  f"vs its float twin's {float_twin:.3g} ms in ONNX Runtime "
+                  f"({float_twin / bitpacked:.1f}x) on this machine ({latency['cpu']}, 1 thread, "
+                  "batch 1)")
     return 0
