@@ -561,3 +561,31 @@ def test_crop_preprocessing_equals_imagefolder_transform(tmp_path: Path) -> None
         got = prepare_image(path, Preprocessing.for_data("imagefolder", DatasetInfo(3, 3, 32),
                                                          ("a", "b", "c")))
         np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_no_openvino_or_no_cpu_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the openvino package (blocked in a fresh process) and without a CPU device,
+    loading a model is one line, exit 2 from the command line."""
+    code = ("import sys\nsys.modules['openvino'] = None\nfrom bnas.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    (tmp_path / "preprocessing.json").write_text(
+        '{"dataset": "digits", "channels": 1, "size": 8, "resize": "stretch", "mean": [0.3],'
+        ' "std": [0.4], "labels": ["0", "1"]}')
+    (tmp_path / "model.xml").write_text("<net/>")
+    (tmp_path / "image.png").write_bytes(b"")
+    result = subprocess.run([sys.executable, "-c", code, "predict", str(tmp_path),
+                             str(tmp_path / "image.png")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("bnas: error: OpenVINO is not installed"), lines[0]
+
+    from bnas.deploy import runtime
+
+    monkeypatch.setattr(runtime, "DEVICE", "a device this machine lacks")
+    runtime.openvino_core.cache_clear()
+    try:
+        with pytest.raises(BnasError, match="OpenVINO has no a device this machine lacks"):
+            load(tmp_path / "model.xml")
+    finally:
+        runtime.openvino_core.cache_clear()

@@ -293,6 +293,10 @@ def export_run(
     is built, so a missing or truncated file stops the export before it writes anything.
     """
     onnx = onnx or openvino
+    if openvino:  # no OpenVINO or no CPU device: one line now, before any work
+        from bnas.deploy.runtime import openvino_core
+
+        openvino_core()
     if onnx and opset < MIN_OPSET:
         raise BnasError(f"--opset: bnas exports need opset >= {MIN_OPSET}, got {opset}")
     run_dir = Path(run_dir)
