@@ -171,3 +171,12 @@ class Preprocessing(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def describe(self) -> str:
+        """One line: ``8×8 grayscale, resized whole (bilinear, antialiased), (x/255 − mean) /
+        std with mean [0.3053], std [0.376]``."""
+        colour = "grayscale" if self.channels == 1 else "RGB"
+        how = ("resized whole (bilinear, antialiased)" if self.resize == "stretch" else
+               "shorter side resized (bilinear), centre crop")
+        return (f"{self.size}×{self.size} {colour}, {how}, (x/255 − mean) / std with mean "
+                f"{list(self.mean)}, std {list(self.std)}")
+

@@ -117,6 +117,10 @@ class Format(ABC):
     def transforms(self, info: DatasetInfo, augment: bool) -> tuple[Transform, Transform]:
         """(train, eval) transforms producing ``info.img_size`` squares."""
 
+    def labels(self, root: Path | None) -> tuple[str, ...] | None:
+        """Class names the files give (an ImageFolder's folders); None where they give none."""
+        return None
+
 
 @dataclass(frozen=True)
 class InMemoryFormat(Format):

@@ -69,6 +69,9 @@ class ImageFolderFormat(Format):
         test = _scan(root, "val", classes) if (root / "val").is_dir() else None
         return train, test
 
+    def labels(self, root: Path | None) -> tuple[str, ...] | None:
+        return tuple(_classes(require_root(NAME, root, EXPECTED.format(root="ROOT"))))
+
     def transforms(self, info: DatasetInfo, augment: bool) -> tuple[Transform, Transform]:
         facts = DATASETS[NAME]
         return image_transforms((facts.mean, facts.std), info.img_size, augment=augment)

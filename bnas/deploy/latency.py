@@ -11,10 +11,10 @@ fusions are seen. Torch-free, as :mod:`bnas.deploy.runtime`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -81,9 +81,46 @@ def summarize(times: np.ndarray, *, warmup: int, threads: int, batch: int, preci
                    threads, batch, precision, runtime_precision)
 
 
+class Probe(Protocol):
+    """Something that runs one inference per :meth:`infer` call, and says how."""
+
+    threads: int
+    precision: str
+    batch: int
+
+    @property
+    def runtime_precision(self) -> str: ...
+
+    def infer(self) -> None: ...
+
+
+def measure_probe(probe: Probe, *, warmup: int, repeats: int) -> Latency:
+    """:class:`Latency` of ``repeats`` ``probe.infer()`` calls after ``warmup``."""
+    times = time_calls(probe.infer, warmup=warmup, repeats=repeats)
+    return summarize(times, warmup=warmup, threads=probe.threads, batch=probe.batch,
+                     precision=probe.precision, runtime_precision=probe.runtime_precision)
+
+
+def compare_latencies(probes: Mapping[str, Probe], *, rounds: int, warmup: int,
+                      repeats: int) -> dict[str, Latency]:
+    """Each probe's latency over ``rounds`` interleaved rounds of ``repeats`` calls (all
+    probes once per round, so they share the machine's load alike), samples pooled."""
+    check_counts(warmup, repeats)
+    for probe in probes.values():
+        time_calls(probe.infer, warmup=warmup, repeats=1)
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in probes}
+    for _ in range(max(1, rounds)):
+        for name, probe in probes.items():
+            samples[name].append(time_calls(probe.infer, warmup=1, repeats=repeats))
+    return {name: summarize(np.concatenate(samples[name]), warmup=warmup, threads=probe.threads,
+                            batch=probe.batch, precision=probe.precision,
+                            runtime_precision=probe.runtime_precision)
+            for name, probe in probes.items()}
+
+
 class LatencyProbe:
-    """One model compiled once and timed as often as asked: interleave several probes'
-    :meth:`measure` calls to compare models under the same machine load."""
+    """One model compiled once and timed as often as asked (a :class:`Probe`): interleave
+    several probes (:func:`compare_latencies`) to compare models under the same load."""
 
     def __init__(self, model: ov.Model | str | Path, *, threads: int = 1,
                  precision: str = "f32", batch: int = 1, profile: bool = False,
@@ -104,9 +141,7 @@ class LatencyProbe:
         self.request.infer({0: self.inputs}, share_inputs=True)
 
     def measure(self, *, warmup: int, repeats: int) -> Latency:
-        times = time_calls(self.infer, warmup=warmup, repeats=repeats)
-        return summarize(times, warmup=warmup, threads=self.threads, batch=self.batch,
-                         precision=self.precision, runtime_precision=self.runtime_precision)
+        return measure_probe(self, warmup=warmup, repeats=repeats)
 
 
 def measure_latency(model: ov.Model | str | Path, *, threads: int = 1, precision: str = "f32",

@@ -58,6 +58,11 @@ def numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to("cpu", torch.float32).numpy()
 
 
+def int64(values: list[int]) -> ov.Node:
+    """An i64 constant (axes, shapes, orders)."""
+    return ops.constant(np.array(values, np.int64))
+
+
 def named(node: ov.Node, name: str) -> ov.Output:
     node.set_friendly_name(name)
     return node.output(0)
@@ -232,7 +237,7 @@ def channel_statistics(x: ov.Output, pool: str, name: str) -> ov.Output:
     """N×C statistics of :func:`bnas.nn.channel_statistics`: the spatial / token mean, and with
     ``mean_std`` the standard deviation (biased, +1e-5 inside the root) concatenated."""
     rank = rank_of(x)
-    axes = ops.constant(np.array([2, 3] if rank == 4 else [1], np.int64))
+    axes = int64([2, 3] if rank == 4 else [1])
     mean = named(ops.reduce_mean(x, axes, False), f"{name}.mean")
     if pool == "mean":
         return mean

@@ -11,7 +11,7 @@ import openvino as ov
 import openvino.opset13 as ops
 
 from bnas.deploy import sites  # noqa: F401  (registers the binary units' converters)
-from bnas.deploy.layers import converts, emit, named, numpy
+from bnas.deploy.layers import converts, emit, int64, named, numpy
 from bnas.errors import BnasError
 from bnas.models import (
     BinaryBackbone,
@@ -21,10 +21,6 @@ from bnas.models import (
     ReActBlock,
 )
 from bnas.models.binary_cct import ConvTokenizer
-
-
-def _int64(values: list[int]) -> ov.Node:
-    return ops.constant(np.array(values, np.int64))
 
 
 @converts(ReActBlock)
@@ -64,14 +60,14 @@ def attention(layer: BinaryTransformerLayer, x: ov.Output, name: str) -> ov.Outp
     """softmax(q kᵀ · d^-½) v over heads, with the binary qkv and proj linears."""
     heads, head_dim = layer.num_heads, layer.head_dim
     qkv = emit(layer.qkv, x, f"{name}.qkv")
-    qkv = ops.reshape(qkv, _int64([0, 0, 3, heads, head_dim]), True)
-    q, k, v = ops.split(ops.transpose(qkv, _int64([2, 0, 3, 1, 4])), ops.constant(np.int64(0)),
+    qkv = ops.reshape(qkv, int64([0, 0, 3, heads, head_dim]), True)
+    q, k, v = ops.split(ops.transpose(qkv, int64([2, 0, 3, 1, 4])), ops.constant(np.int64(0)),
                         3).outputs()
-    q, k, v = (ops.squeeze(part, _int64([0])).output(0) for part in (q, k, v))
+    q, k, v = (ops.squeeze(part, int64([0])).output(0) for part in (q, k, v))
     scores = ops.multiply(ops.matmul(q, k, False, True), ops.constant(np.float32(layer.scale)))
     weights = named(ops.softmax(scores, -1), f"{name}.softmax")
-    mixed = ops.transpose(ops.matmul(weights, v, False, False), _int64([0, 2, 1, 3]))
-    tokens = ops.reshape(mixed, _int64([0, 0, heads * head_dim]), True).output(0)
+    mixed = ops.transpose(ops.matmul(weights, v, False, False), int64([0, 2, 1, 3]))
+    tokens = ops.reshape(mixed, int64([0, 0, heads * head_dim]), True).output(0)
     return emit(layer.proj, tokens, f"{name}.proj")
 
 
@@ -84,8 +80,8 @@ def features(model: BinaryBackbone, x: ov.Output) -> ov.Output:
     """``forward_features``: N×C×H×W for the CNNs, N×L×D tokens for binary CCT."""
     if isinstance(model, BinaryCCT):
         grid = emit(model.stem, x, "stem")
-        tokens = ops.transpose(ops.reshape(grid, _int64([0, model.num_features, -1]), True),
-                               _int64([0, 2, 1]))
+        tokens = ops.transpose(ops.reshape(grid, int64([0, model.num_features, -1]), True),
+                               int64([0, 2, 1]))
         x = named(ops.add(tokens, ops.constant(numpy(model.pos_embed))), "pos_embed")
     else:
         x = emit(model.stem, x, "stem")
@@ -100,16 +96,16 @@ def head(model: BinaryBackbone, x: ov.Output) -> ov.Output:
     """``forward_head``: global pool (average, or CCT's sequence pooling) → classifier; with
     no pooling, the features as ``forward`` returns them (CCT: N×H'×W'×D)."""
     if model.global_pool == "avg":
-        x = named(ops.reduce_mean(x, _int64([2, 3]), False), "global_pool")
+        x = named(ops.reduce_mean(x, int64([2, 3]), False), "global_pool")
     elif model.global_pool == "seq":
         scores = emit(model.attention_pool, x, "attention_pool")
         weights = named(ops.softmax(scores, 1), "attention_pool.softmax")
-        x = named(ops.reduce_sum(ops.multiply(weights, x), _int64([1]), False), "global_pool")
+        x = named(ops.reduce_sum(ops.multiply(weights, x), int64([1]), False), "global_pool")
     elif model.global_pool != "":
         raise BnasError(f"to_openvino: global_pool {model.global_pool!r} is not converted")
     elif isinstance(model, BinaryCCT):
         side = model.stem.output_size(model.args["img_size"])
-        x = ops.reshape(x, _int64([0, side, side, model.num_features]), True).output(0)
+        x = ops.reshape(x, int64([0, side, side, model.num_features]), True).output(0)
     return emit(model.head, x, "head")
 
 

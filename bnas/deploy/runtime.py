@@ -51,6 +51,11 @@ def openvino_core() -> ov.Core:
     return core
 
 
+def cpu_name() -> str:
+    """The CPU as OpenVINO names it (e.g. ``AMD EPYC``)."""
+    return str(openvino_core().get_property(DEVICE, "FULL_DEVICE_NAME"))
+
+
 def check_settings(threads: int, precision: str) -> None:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise BnasError(f"threads: expected a positive integer, got {threads!r}")

@@ -27,6 +27,7 @@ from bnas.deploy.layers import (
     batch_norm_module_terms,
     converts,
     generator,
+    int64,
     named,
     normalize_last,
     numpy,
@@ -40,10 +41,6 @@ from bnas.deploy.threshold import binarize, shift
 from bnas.errors import BnasError
 from bnas.models import BinaryConvBN, BinaryLinearNorm
 from bnas.nn import BinaryConv2d, BinaryLinear, DySign, RSign
-
-
-def _int64(values: list[int]) -> ov.Node:
-    return ops.constant(np.array(values, np.int64))
 
 
 @torch.no_grad()
@@ -113,7 +110,7 @@ def binary_product(site: RSign, layer: BinaryConv2d | BinaryLinear, source: ov.O
     weight, extra, unpaired = align_channels(weight)
     if extra:
         rank = rank_of(values)
-        values = ops.pad(values, _int64([0] * rank), _int64([0, extra] + [0] * (rank - 2)),
+        values = ops.pad(values, int64([0] * rank), int64([0, extra] + [0] * (rank - 2)),
                          "constant", ops.constant(np.float32(1))).output(0)
         threshold = np.concatenate([np.broadcast_to(threshold, site.channels),
                                     np.zeros(extra, np.float32)])
@@ -141,13 +138,13 @@ def binary_conv_bn(unit: BinaryConvBN, x: ov.Output, name: str) -> ov.Output:
 def binary_linear_norm(unit: BinaryLinearNorm, x: ov.Output, name: str) -> ov.Output:
     """sign → binary linear → LayerNorm per chunk → affine, on N×L×D tokens: the linear is a
     1×1 binary conv on the tokens laid out as N×D×L×1."""
-    columns = ops.unsqueeze(ops.transpose(x, _int64([0, 2, 1])), _int64([3])).output(0)
+    columns = ops.unsqueeze(ops.transpose(x, int64([0, 2, 1])), int64([3])).output(0)
     popcount = binary_product(unit.sign, unit.linear, x, columns, name)
     scaled = named(ops.multiply(popcount, per_channel(weight_scale(unit.linear), 4)),
                    f"{name}.linear.scale")
-    tokens = ops.transpose(ops.squeeze(scaled, _int64([3])), _int64([0, 2, 1])).output(0)
-    chunks = ops.reshape(tokens, _int64([0, 0, unit.chunks, unit.chunk_features]), True)
+    tokens = ops.transpose(ops.squeeze(scaled, int64([3])), int64([0, 2, 1])).output(0)
+    chunks = ops.reshape(tokens, int64([0, 0, unit.chunks, unit.chunk_features]), True)
     normed = normalize_last(chunks.output(0), 1e-5, f"{name}.norm")
-    flat = ops.reshape(normed, _int64([0, 0, unit.chunks * unit.chunk_features]), True)
+    flat = ops.reshape(normed, int64([0, 0, unit.chunks * unit.chunk_features]), True)
     return scale_shift(flat.output(0),
                        ScaleShift(numpy(unit.norm_weight), numpy(unit.norm_bias)), f"{name}.norm")
