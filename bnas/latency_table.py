@@ -47,7 +47,8 @@ PRECISIONS = ("f32", "bf16")
 STATISTIC = ("a network's latency: its fastest call (CPU time of the calling thread with 1 "
              "thread, else wall time) over interleaved rounds; static_ms: the median over the "
              "site probes of the fastest all-static call timed right before each; extras: "
-             "static_ms x (the probe's fastest / that paired fastest - 1)")
+             "static_ms x (median of probe / all-static timed right before it, over the "
+             "eighth of the rounds where the pair was fastest - 1)")
 
 
 class SiteSetting(NamedTuple):

@@ -26,13 +26,16 @@ call: 1.889 ms wall, 1.890 ms CPU), stayed at 1.9–2.1 ms. Hence:
   A table's all-static latency is the median, over its site probes, of the fastest
   all-static call paired with each (so it is the fastest of as many calls as any network
   measured alone);
-- a site's extra is a **ratio** of fastest calls: in every round the all-static probe is
-  timed right before the site's probe, and extra = static latency × (site's fastest /
-  the fastest of the all-static visits paired with it − 1), so both floors come from the
-  same stretch of time. (The median over rounds of each round's ratio, tried first, followed
-  the load instead: at load 11–14 it made ReActNet-A small's extras ~1.5× those of the
-  fastest calls, contention slowing the memory-bound generator ops more than the binary
-  convolutions, and its predictions 15–28 % high; with fastest calls, 0–1.5 %.)
+- a site's extra is a **ratio** from quiet moments: in every round the all-static probe is
+  timed right before the site's probe, and extra = static latency × (median of site /
+  all-static over the eighth of the rounds in which the pair was fastest together − 1).
+  Measured at load 11–15 (ReActNet-A small, 16 sites, 24 random candidates): the median
+  over all rounds followed the load (contention slows the memory-bound generator ops more
+  than the binary convolutions: extras ~1.5× too large, predictions up to 15–28 % high); the
+  ratio of each probe's fastest call to its paired all-static fastest, which may come from
+  different rounds, was unbiased but noisy when quiet moments were rare (single extras
+  ±5 % of the network; predictions of 16-site candidates off by up to 31 %); the quietest
+  rounds of each pair keep both calls of a ratio in the same moment.
 
 **Cache.** A table is kept per CPU (model name and ISA flags), OpenVINO version, threads,
 precision, batch, backbone and resolved arguments, in ``$BNAS_LATENCY_CACHE`` (default
@@ -75,6 +78,7 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 MIN_ROUNDS = 5
+QUIET_ROUNDS = 3  # a site's ratio comes from at least this many of its quietest rounds
 ROUND_MS = 3.0  # a probe's calls per visit take about this long (at least MIN_CALLS)
 MIN_CALLS, MAX_CALLS = 3, 40
 WARMUP_CALLS = 5
@@ -233,6 +237,19 @@ def _with_sites(base: Architecture, settings: Iterable[SiteSetting]) -> Architec
     return Architecture.from_dict(data)
 
 
+def quiet_ratios(fastest: np.ndarray, paired: np.ndarray) -> list[float]:
+    """Per probe (a row: its fastest call per round, and the all-static one's timed right
+    before it), the median ratio over its quietest rounds: the eighth (at least
+    :data:`QUIET_ROUNDS`) in which the pair took least time together, so both calls of each
+    ratio come from the same quiet moment."""
+    keep = max(QUIET_ROUNDS, fastest.shape[1] // 8)
+    ratios = []
+    for probe, static in zip(fastest, paired):
+        quiet = np.argsort(probe + static)[:keep]
+        ratios.append(float(np.median(probe[quiet] / static[quiet])))
+    return ratios
+
+
 def _ratios(static: LatencyProbe, archs: Sequence[Architecture], *, threads: int,
             precision: str, batch: int, seconds: float | None) -> tuple[list[float], float, int]:
     """Each network's fastest call as a ratio to the fastest of the all-static visits timed
@@ -252,7 +269,7 @@ def _ratios(static: LatencyProbe, archs: Sequence[Architecture], *, threads: int
                   for arch in archs[start:start + GROUP]]
         fastest, paired = timed_rounds(probes, reference=static, seconds=seconds, seed=start)
         assert paired is not None
-        ratios += [float(value) for value in fastest.min(axis=1) / paired.min(axis=1)]
+        ratios += quiet_ratios(fastest, paired)
         floors += [float(value) for value in paired.min(axis=1)]
         rounds = max(rounds, paired.shape[1])
     return ratios, float(np.median(floors)), rounds
