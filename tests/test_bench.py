@@ -149,3 +149,4 @@ def test_latency_model_bench_compares_predictions_with_measurements(tmp_path: Pa
     for measured in row["rows"]:
         assert measured["measured_ms"] > 0 and measured["predicted_ms"] > 0
     assert 0.0 <= result["ratios"]["react_resnet18 tiny within ±10 %"] <= 1.0
+    assert 0.0 <= row["within_drift_corrected"] <= 1.0 and row["drift"]["static"] > 0
