@@ -77,9 +77,15 @@ def random_candidates(space: Any, count: int, seed: int) -> list[Any]:
 def rank_agreement(exp: Experiment, config: dict[str, Any]) -> dict[str, Any]:
     from bnas.profile import measure_networks, profile_architecture
 
-    space = build_space({**config["latency_space"], "data": {"name": "cifar10"}},
-                        f"{NAME}-latency")
+    backbone = config["latency_space"]["backbone"]
+    # Only timed, never trained: any dataset of the input's channels and size will do.
+    data = {"name": "mnist" if backbone.get("in_chans", 3) == 1 else "cifar10",
+            "img_size": backbone.get("img_size", 32)}
     count = exp.scale.count(int(config.get("candidates", 60)), minimum=8)
+    search = {"algorithm": "nsga2", "objectives": {"val_top1": "max", "latency_ms": "min"},
+              "num_samples": count}
+    space = build_space({**config["latency_space"], "data": data, "search": search},
+                        f"{NAME}-latency")
     load = os.getloadavg()[0]
     started = time.monotonic()
     table = space.latency_table(progress=lambda line: print("  " + line, flush=True))
