@@ -23,9 +23,17 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from experiments.common import random_candidates  # noqa: E402
 
 TARGETS = {f"{name} within ±10 %": 0.9 for name in
            ("reactnet_a tiny", "react_resnet18 tiny", "binary_cct tiny", "reactnet_a small")}
@@ -52,22 +60,6 @@ space:
 data: {{name: cifar10}}
 search: {{algorithm: nsga2, objectives: {{val_top1: max, latency_ms: min}}, num_samples: 50}}
 """, source=f"bench space {name}")
-
-
-def random_candidates(space, count: int, seed: int) -> list:  # noqa: ANN001
-    """``count`` distinct architectures drawn uniformly over the space (the supernet's
-    sampler)."""
-    import random
-
-    from bnas.supernet import CandidateSampler
-
-    sampler, rng, found = CandidateSampler(space, seed=seed), random.Random(seed), {}
-    for _ in range(100 * count):
-        arch = sampler.random(rng)
-        found.setdefault(arch.arch_id, arch)
-        if len(found) == count:
-            break
-    return list(found.values())
 
 
 def table_networks(space) -> int:  # noqa: ANN001
@@ -145,24 +137,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
-    saved = {key: os.environ.get(key) for key in ("BNAS_LATENCY_CACHE", "BNAS_LATENCY_SECONDS")}
     with tempfile.TemporaryDirectory(prefix="bnas-latency-bench-") as fresh:
-        if not args.cache:
-            os.environ["BNAS_LATENCY_CACHE"] = fresh
+        settings = {} if args.cache else {"BNAS_LATENCY_CACHE": fresh}
         if args.seconds is not None:
-            os.environ["BNAS_LATENCY_SECONDS"] = str(args.seconds)
-        try:
-            rows = {}
+            settings["BNAS_LATENCY_SECONDS"] = str(args.seconds)
+        rows = {}
+        with mock.patch.dict(os.environ, settings):
             for name in args.backbones:
                 print(f"== {name}", flush=True)
                 rows[name] = bench_backbone(name, candidates=args.candidates,
                                             seconds=args.seconds, seed=args.seed)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
     ratios = {f"{name} within ±10 %": row["within"] for name, row in rows.items()}
 
     device = next(iter(rows.values()))["device"] if rows else "-"

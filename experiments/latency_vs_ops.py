@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from experiments.common import (
     Experiment,
@@ -43,6 +43,7 @@ from experiments.common import (
     pm,
     pvalue,
     pyplot,
+    random_candidates,
     run_one_search,
     run_training,
     write_csv,
@@ -56,19 +57,6 @@ NAME = "latency_vs_ops"
 TITLE = "Measured latency vs OPs: rank agreement, and a search on milliseconds"
 TOLERANCE = 0.10
 FIXED_ARMS = ("all-static", "all-dynamic")
-
-
-def random_candidates(space: Any, count: int, seed: int) -> list[Any]:
-    """``count`` distinct architectures drawn uniformly over ``space``."""
-    from bnas.supernet import CandidateSampler
-
-    sampler, rng, found = CandidateSampler(space, seed=seed), random.Random(seed), {}
-    for _ in range(100 * count):
-        arch = sampler.random(rng)
-        found.setdefault(arch.arch_id, arch)
-        if len(found) == count:
-            break
-    return list(found.values())
 
 
 # -- (a) rank agreement -------------------------------------------------------------------------
@@ -198,24 +186,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     final_seeds = list(range(exp.scale.count(int(config.get("final_seeds", 3)), minimum=2)))
     config["_final_seeds"] = final_seeds
     exp.seeds = final_seeds
-    saved = os.environ.get("BNAS_LATENCY_CACHE")
-    with tempfile.TemporaryDirectory(prefix="bnas-latency-") as cache:
-        os.environ["BNAS_LATENCY_CACHE"] = cache  # every table built here, and timed
-        try:
-            print("\n== (a) rank agreement: latency table and random candidates", flush=True)
-            agreement = rank_agreement(exp, config)
-            print("\n== (b) one-shot search on {val_top1: max, latency_ms: min}", flush=True)
-            search = latency_search(exp, config)
-            archs, arm_epochs, budget = front_and_arms(config, search)
-            print(f"\n== (b) measuring {len(archs)} networks whole", flush=True)
-            from bnas.profile import measure_networks
+    # every table built here from scratch, so its build time is a result
+    with tempfile.TemporaryDirectory(prefix="bnas-latency-") as cache, \
+            mock.patch.dict(os.environ, {"BNAS_LATENCY_CACHE": cache}):
+        print("\n== (a) rank agreement: latency table and random candidates", flush=True)
+        agreement = rank_agreement(exp, config)
+        print("\n== (b) one-shot search on {val_top1: max, latency_ms: min}", flush=True)
+        search = latency_search(exp, config)
+        archs, arm_epochs, budget = front_and_arms(config, search)
+        print(f"\n== (b) measuring {len(archs)} networks whole", flush=True)
+        from bnas.profile import measure_networks
 
-            measured = dict(zip(archs, measure_networks(list(archs.values()))))
-        finally:
-            if saved is None:
-                os.environ.pop("BNAS_LATENCY_CACHE", None)
-            else:
-                os.environ["BNAS_LATENCY_CACHE"] = saved
+        measured = dict(zip(archs, measure_networks(list(archs.values()))))
     table = search["space"].latency_table()
     predicted = {label: table.predict(arch) for label, arch in archs.items()}
     jobs = retrain_jobs(final_seeds, archs, train_config(search["space"], 0), arm_epochs)
