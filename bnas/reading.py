@@ -270,3 +270,35 @@ def _record(node: yaml.Node, path: DocPath, lines: dict[DocPath, int], source: s
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _record(item, path + (index,), lines, source)
+
+
+# safetensors' words for a file whose length does not fit its header, and what they mean.
+_LENGTH_FAULTS = {
+    "header too small": "is truncated or not a safetensors file",
+    "invalid header length": "is truncated or not a safetensors file",
+    "incomplete metadata": "is truncated or has trailing bytes",
+}
+
+
+def check_safetensors(path: Path, what: str) -> None:
+    """Check a safetensors file's layout with safetensors' own reader; one line if it fails.
+
+    ``safe_open`` validates what loading relies on (header length and JSON, dtypes, every
+    tensor's offsets against its shape, the offsets tiling the data, the file's length) and
+    reads no tensor. What it misses: its errors do not say whether a file whose length
+    disagrees with its header lacks bytes or has extra ones, so both read "truncated or has
+    trailing bytes" here.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy"):
+            pass  # opening validates the header against the file
+    except OSError as error:
+        raise BnasError(f"{what}: cannot read {path} ({error.strerror or error})") from None
+    except SafetensorError as error:
+        reason = str(error).removeprefix("Error while deserializing header: ")
+        fault = next((text for sign, text in _LENGTH_FAULTS.items() if sign in reason),
+                     "is corrupt")
+        raise BnasError(f"{what}: {path} {fault} ({path.stat().st_size} bytes; "
+                        f"safetensors: {reason})") from None

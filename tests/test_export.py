@@ -349,7 +349,7 @@ def test_damaged_checkpoint(run_dir: Path, summary: dict, tmp_path: Path, damage
 def test_check_safetensors_names_the_fault(tmp_path: Path, damage: str, fault: str) -> None:
     from safetensors.numpy import save_file
 
-    from bnas.export.checkpoints import check_safetensors
+    from bnas.reading import check_safetensors
 
     path = tmp_path / "w.safetensors"
     save_file({"w": np.zeros((3, 4), np.float32)}, str(path))

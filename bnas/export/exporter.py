@@ -47,6 +47,8 @@ from bnas.files import (
     SAMPLE_LOGITS_FILE,
     STATE_FILE,
 )
+from bnas.run_lock import RunLock
+from bnas.run_paths import inside, inside_run
 from bnas.run_record import RunRecord, TrialRecord
 from bnas.writing import check_folder_target, staged_folder
 
@@ -285,15 +287,16 @@ def export_run(
     if onnx and opset < MIN_OPSET:
         raise BnasError(f"--opset: bnas exports need opset >= {MIN_OPSET}, got {opset}")
     run_dir = Path(run_dir)
-    summary = RunRecord.load(run_dir)
-    out_dir = Path(out) if out is not None else run_dir / EXPORT_DIR
-    check_folder_target(out_dir, "--out" if out is not None else "export folder")
-    choices = select_trials(summary, mode, k)
-    located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
-    records = []
-    for choice, weights in located:
-        records.append(export_trial(
-            run_dir, summary, choice, weights, out_dir, onnx=onnx, data_root=data_root,
-            tolerance_pt=tolerance_pt, onnx_atol=onnx_atol, opset=opset, log=log))
-        sys.stdout.flush()
+    out_dir = Path(out) if out is not None else inside_run(run_dir, EXPORT_DIR, "export folder")
+    with RunLock(run_dir, "bnas export", reads_only=not inside(out_dir, run_dir)):
+        summary = RunRecord.load(run_dir)
+        check_folder_target(out_dir, "--out" if out is not None else "export folder")
+        choices = select_trials(summary, mode, k)
+        located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
+        records = []
+        for choice, weights in located:
+            records.append(export_trial(
+                run_dir, summary, choice, weights, out_dir, onnx=onnx, data_root=data_root,
+                tolerance_pt=tolerance_pt, onnx_atol=onnx_atol, opset=opset, log=log))
+            sys.stdout.flush()
     return records

@@ -1,5 +1,11 @@
 """Where a search run lives (``STORAGE/NAME``), shared by both strategies: the run folder made
-or checked (name, emptiness, resume trust), the space it keeps and the space read back from it.
+or checked (name, emptiness, resume trust) and locked for the search (:func:`open_run`), the
+space it keeps and the space read back from it.
+
+**One writer.** :func:`open_run` holds the run folder's lock (:class:`bnas.run_lock.RunLock`)
+from before the preflight until the search ends: a second search of the same name, or a
+``--resume`` of a run that still goes on, is refused with one line naming the process that
+holds it, before Ray starts.
 
 **Names.** ``--name`` follows the rule of the YAML's ``name:`` (:data:`bnas.files.RUN_NAME_PATTERN`,
 at most :data:`bnas.files.RUN_NAME_MAX_LENGTH` characters): one plain folder name, so a run
@@ -18,17 +24,27 @@ the usual umask 002 makes every file group-writable without giving anyone else a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bnas.errors import BnasError
-from bnas.files import OVERRIDES_FILE, RUN_NAME_MAX_LENGTH, RUN_NAME_PATTERN, SPACE_FILE
+from bnas.files import (
+    LOCK_FILE,
+    OVERRIDES_FILE,
+    RUN_NAME_MAX_LENGTH,
+    RUN_NAME_PATTERN,
+    SPACE_FILE,
+)
 from bnas.reading import read_yaml
+from bnas.run_lock import RunLock
+from bnas.writing import write_text_atomic
 
 _WHY = ("resuming executes the run's pickled Ray state, so bnas resumes only runs nobody else "
         "can have changed")
@@ -67,10 +83,13 @@ def check_resume_trust(run_dir: Path) -> None:
             _refuse(path, info, user, "")
 
 
-def run_directory(name: str, storage: str | Path, resume: bool) -> tuple[Path, Path]:
-    """``(storage path, run directory)``, both absolute. The name must be a run name; a new
-    run refuses a run directory that holds anything; ``resume`` requires one that holds a
-    run and that only the current user can have written (see the module docstring)."""
+@contextlib.contextmanager
+def open_run(name: str, storage: str | Path, resume: bool) -> Iterator[tuple[Path, Path]]:
+    """``(storage path, run directory)``, both absolute, with the run folder locked for this
+    search until the block ends (see the module docstring). The name must be a run name; a new
+    run refuses a run directory that holds anything (and removes the one it made if the
+    block leaves nothing in it); ``resume`` requires one that holds a run and that only the
+    current user can have written."""
     check_run_name(name)
     storage_path = Path(storage).expanduser().resolve()
     run_dir = storage_path / name
@@ -78,19 +97,19 @@ def run_directory(name: str, storage: str | Path, resume: bool) -> tuple[Path, P
         raise BnasError(f"--resume: no run to resume at {run_dir}")
     if resume:
         check_resume_trust(run_dir)
-    if not resume and run_dir.exists() and any(run_dir.iterdir()):
-        raise BnasError(
-            f"{run_dir} already holds a run; use --resume to continue it or --name for a new one"
-        )
-    return storage_path, run_dir
+    with RunLock(run_dir, "bnas search" + " --resume" * resume, create=not resume):
+        if not resume and any(entry.name != LOCK_FILE for entry in run_dir.iterdir()):
+            raise BnasError(f"{run_dir} already holds a run; use --resume to continue it or "
+                            "--name for a new one")
+        yield storage_path, run_dir
 
 
 def write_space(space: Any, run_dir: Path) -> None:
     """Keep the space as given (and its ``--set`` overrides) in a new run directory."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / SPACE_FILE).write_text(space.source_text)
+    write_text_atomic(run_dir / SPACE_FILE, space.source_text)
     if space.overrides:
-        (run_dir / OVERRIDES_FILE).write_text(yaml.safe_dump(space.overrides))
+        write_text_atomic(run_dir / OVERRIDES_FILE, yaml.safe_dump(space.overrides))
 
 
 def load_run_space(run_dir: Path) -> Any:
