@@ -97,10 +97,18 @@ def _metric_kind(key: str) -> str | None:
 
 def metric_problem(key: str, value: Any) -> str | None:
     """Why ``value`` cannot be the metric ``key``, or None. None (not measured) and text are
-    fine; a number must be finite and in the range of its kind (:func:`_metric_kind`)."""
+    fine; a number must be finite and in the range of its kind (:func:`_metric_kind`), and so
+    must every number of a list or a mapping."""
     kind = _metric_kind(key)
     if value is None or (kind is None and isinstance(value, (str, bool))):
         return None
+    if kind is None and isinstance(value, list):  # per block, e.g. a supernet's dynamic_share
+        return next((f"{key}[{index}] {problem.split(' ', 1)[1]}"
+                     for index, item in enumerate(value)
+                     if (problem := metric_problem(key, item)) is not None), None)
+    if kind is None and isinstance(value, dict):
+        return next((f"{key}.{problem}" for name, item in value.items()
+                     if (problem := metric_problem(str(name), item)) is not None), None)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return f"{key} is {value!r}, not a number"
     if not math.isfinite(value):

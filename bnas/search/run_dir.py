@@ -73,7 +73,10 @@ def check_resume_trust(run_dir: Path) -> None:
         ):
             _refuse(folder, info, user, "a folder above the run")
     for path in _walk(run_dir):
-        info = os.lstat(path)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:  # gone since the walk saw it (a live run): nothing to trust
+            continue
         if stat.S_ISLNK(info.st_mode):
             try:
                 info = os.stat(path)  # a link is as trustworthy as what it points to
