@@ -9,7 +9,9 @@ an export).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bnas.errors import BnasError, LocatedError
@@ -68,6 +70,22 @@ def dataset_facts(name: str) -> DatasetFacts:
         raise BnasError(
             f"unknown dataset {name!r} (choose one of: {', '.join(DATASET_NAMES)})"
         ) from None
+
+
+def class_folders(root: str | Path) -> list[str]:
+    """The classes of an ImageFolder tree, as torchvision's ``ImageFolder`` finds them: the
+    folders of ``ROOT/train``, sorted by name (their order is the label order). One BnasError
+    line when there are none."""
+    train = Path(root).expanduser() / "train"
+    try:
+        classes = sorted(entry.name for entry in os.scandir(train) if entry.is_dir())
+    except OSError as error:
+        raise BnasError(f"imagefolder: cannot list the class folders of {train} "
+                        f"({error.strerror or error})") from None
+    if not classes:
+        raise BnasError(f"imagefolder: no class folders in {train} (expected "
+                        f"{DATASETS['imagefolder'].description})")
+    return classes
 
 
 _INPUT_ARGS = ("num_classes", "in_chans", "img_size")

@@ -9,11 +9,13 @@ runs; a second one is refused at once, before Ray starts, with one line naming t
 process id and command, which the holder writes into the lock file.
 
 The lock belongs to the open file, not to the file's existence: when its holder ends, however
-it ends (``kill -9`` included), the operating system releases it, so a stale lock file never
-blocks anyone. The file stays in the run folder (removing it would let a second process lock
-a fresh file while a first still holds the removed one); a folder this lock had to create
-and that holds nothing else when the command ends is removed again, with the folders above
-it that were made for it.
+it ends (``kill -9`` included), the operating system releases it, so a lock file left behind
+blocks no one. A holder removes the file while it still holds the lock, as it ends; whoever
+locked the file meanwhile finds it is no longer the file at that name and locks the new one.
+A folder this lock had to create and that holds nothing else when the command ends is
+removed again, with the folders above it that were made for it. A command that may yet find
+its input bad checks first that no one holds the lock (:meth:`RunLock.check_free`, which
+creates nothing), and takes it once it is about to write.
 
 Processes the holder starts do not inherit the lock (Python opens files close-on-exec):
 Ray's workers write into the run on the holder's behalf, and end with it.
@@ -21,6 +23,7 @@ Ray's workers write into the run on the holder's behalf, and end with it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -79,12 +82,9 @@ class RunLock:
                 if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise
                 self._forget_made()
-                raise BnasError(
-                    f"{self.run_dir} is in use by {holder}: one bnas command at a time works "
-                    "on a run folder; wait for it to end, or stop it"
-                ) from None
-            # The file may have been replaced between our open and our lock (a folder removed
-            # and made again): then the lock guards nothing; take it on the file there now.
+                raise BnasError(self._in_use(holder)) from None
+            # The holder we waited on may have removed the file as it ended (and someone made a
+            # new one): a lock on the removed file guards nothing; lock the one there now.
             if _same_file(fd, self.path):
                 break
             os.close(fd)
@@ -93,17 +93,38 @@ class RunLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()} {self.command}\n".encode(), 0)
 
+    def check_free(self) -> None:
+        """A one-line BnasError when another process holds the lock; creates nothing."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return  # no lock file: no command holds the folder (each makes it first)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise BnasError(self._in_use(_read_holder(fd))) from None
+        finally:
+            os.close(fd)
+
     def release(self) -> None:
-        """Let go of the lock; remove a folder it made that holds nothing else."""
+        """Let go of the lock, removing the lock file first; remove a folder it made that
+        holds nothing else."""
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
         try:
-            if self._made and self._holds_only_the_lock():
-                self.path.unlink(missing_ok=True)
+            if _same_file(fd, self.path):
+                with contextlib.suppress(OSError):  # a folder we may only read keeps it
+                    self.path.unlink()
+            if self._made:
                 self._forget_made()
         finally:
             os.close(fd)  # closing the file releases the lock
+
+    def _in_use(self, holder: str) -> str:
+        return (f"{self.run_dir} is in use by {holder}: one bnas command at a time works on a "
+                "run folder; wait for it to end, or stop it")
 
     def _open(self) -> tuple[int, bool] | None:
         """(descriptor, writable), or None when a reader cannot make the lock file."""
@@ -120,12 +141,6 @@ class RunLock:
             if self.reads_only:
                 return None
             raise
-
-    def _holds_only_the_lock(self) -> bool:
-        try:
-            return [entry.name for entry in self.run_dir.iterdir()] == [LOCK_FILE]
-        except OSError:
-            return False
 
     def _forget_made(self) -> None:
         """Remove the (empty) folders :meth:`acquire` made, deepest first."""

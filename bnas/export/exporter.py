@@ -288,11 +288,14 @@ def export_run(
         raise BnasError(f"--opset: bnas exports need opset >= {MIN_OPSET}, got {opset}")
     run_dir = Path(run_dir)
     out_dir = Path(out) if out is not None else inside_run(run_dir, EXPORT_DIR, "export folder")
-    with RunLock(run_dir, "bnas export", reads_only=not inside(out_dir, run_dir)):
-        summary = RunRecord.load(run_dir)
-        check_folder_target(out_dir, "--out" if out is not None else "export folder")
-        choices = select_trials(summary, mode, k)
-        located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
+    lock = RunLock(run_dir, "bnas export", reads_only=not inside(out_dir, run_dir))
+    if run_dir.is_dir():
+        lock.check_free()
+    summary = RunRecord.load(run_dir)
+    check_folder_target(out_dir, "--out" if out is not None else "export folder")
+    choices = select_trials(summary, mode, k)
+    located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
+    with lock:  # checked: from here on it writes
         records = []
         for choice, weights in located:
             records.append(export_trial(

@@ -34,9 +34,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> dict[str
     """
     run_dir = Path(run_dir)
     out_dir = Path(out) if out is not None else inside_run(run_dir, REPORT_DIR, "report folder")
-    with RunLock(run_dir, "bnas report", reads_only=not inside(out_dir, run_dir)):
-        summary = RunRecord.load(run_dir).to_dict()
-        check_folder_target(out_dir, "--out" if out is not None else "report folder")
+    lock = RunLock(run_dir, "bnas report", reads_only=not inside(out_dir, run_dir))
+    if run_dir.is_dir():
+        lock.check_free()
+    summary = RunRecord.load(run_dir).to_dict()
+    check_folder_target(out_dir, "--out" if out is not None else "report folder")
+    with lock:  # checked: from here on it writes
         with staged_folder(out_dir, owned=(REPORT_FILE, *FIGURES.values())) as stage:
             figures, importance, markdown_text = _draw(run_dir, summary, stage)
             (stage / REPORT_FILE).write_text(markdown_text)

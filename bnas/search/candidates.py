@@ -292,9 +292,10 @@ def _candidate(trial: Any, space: Any, source: str) -> Candidate:
 
 
 class EvaluationWorkers:
-    """``max_concurrent`` Ray actors (:class:`Evaluator`), each with the resources of a trial,
-    started on first use (a resumed search that has nothing left to score starts none) and
-    ended on leaving the ``with`` block."""
+    """``max_concurrent`` Ray actors (:class:`Evaluator`), each with the resources of a trial
+    (fewer when the cluster holds fewer: :func:`bnas.space.preflight.workers_that_fit`; more
+    would wait for resources forever), started on first use (a resumed search that has
+    nothing left to score starts none) and ended on leaving the ``with`` block."""
 
     def __init__(self, space: Any, checkpoint_dir: Path) -> None:
         self.space, self.checkpoint_dir = space, checkpoint_dir
@@ -320,14 +321,23 @@ class EvaluationWorkers:
         if not self._actors:
             import ray
 
+            from bnas.space.preflight import workers_that_fit
+
             started = time.monotonic()
             space = self.space
             resources = trial_resources(space)
+            cluster = ray.cluster_resources()
+            count = workers_that_fit(space, cluster.get("CPU", 0.0), cluster.get("GPU", 0.0))
+            if count < space.search.max_concurrent:
+                print(f"candidate search: {count} evaluation worker(s), not "
+                      f"search.max_concurrent {space.search.max_concurrent}: the cluster has "
+                      f"{cluster.get('CPU', 0.0):g} CPUs, {resources['cpu']:g} per worker",
+                      flush=True)
             remote = ray.remote(Evaluator).options(num_cpus=resources["cpu"],
                                                    num_gpus=resources["gpu"])
             self._actors = [remote.remote(space, str(self.checkpoint_dir),
                                           space.search.evaluate.bn_batches, trial_threads(space))
-                            for _ in range(space.search.max_concurrent)]
+                            for _ in range(count)]
             self._sizes = ray.get([actor.scoring_images.remote() for actor in self._actors])[0]
             print(f"candidate search: {len(self._actors)} evaluation worker(s) ready in "
                   f"{time.monotonic() - started:.1f} s", flush=True)

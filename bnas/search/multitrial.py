@@ -11,7 +11,7 @@ from typing import Any
 from bnas.errors import BnasError
 from bnas.files import STUDY_FILE
 from bnas.search.cluster import ray_session, wait_for_a_node
-from bnas.search.run_dir import open_run, write_space
+from bnas.search.run_dir import RunFolder, write_space
 from bnas.search.sampler import define_by_run, make_sampler, start_cost_model
 from bnas.search.shutdown import SearchInterrupted, StopSignals
 from bnas.search.summary import summarize, worker_failures, write_summary
@@ -39,12 +39,16 @@ def run_multitrial(
     """Run (or resume) a multi-trial search; returns the summary written to
     ``RUN_DIR/summary.json``. An interrupted new run without Tune state is removed."""
     name = name or space.name
-    with open_run(name, storage, resume) as (storage_path, run_dir):
+    run = RunFolder(name, storage, resume)
+    # What every trial would find out (data, teacher, device, budgets, this machine), found
+    # before Ray starts and before anything is written.
+    preflight(space, local=address is None)
+    with run.writing():
         try:
-            return _run_multitrial(space, name, storage_path, run_dir, address, resume)
+            return _run_multitrial(space, name, run.storage, run.path, address, resume)
         except SearchInterrupted:
             if not resume:
-                _forget_unstarted_run(run_dir)
+                _forget_unstarted_run(run.path)
             raise
 
 
@@ -59,9 +63,6 @@ def _forget_unstarted_run(run_dir: Path) -> None:
 
 def _run_multitrial(space: Any, name: str, storage_path: Path, run_dir: Path,
                     address: str | None, resume: bool) -> dict[str, Any]:
-    # What every trial would find out (data, teacher, device, budgets, this machine), found
-    # before Ray starts and before anything is written.
-    preflight(space, local=address is None)
     space = space.with_absolute_data_root()  # trials run in folders of their own
 
     search = space.search

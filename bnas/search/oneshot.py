@@ -40,7 +40,7 @@ from bnas.run_record import ONESHOT_PHASES, SUPERNET_METRIC, is_trained, json_va
 from bnas.search.candidates import Candidate, search_candidates, select_for_retraining
 from bnas.search.cluster import ray_session, wait_for_a_node
 from bnas.search.phases import PhaseState
-from bnas.search.run_dir import open_run, write_space
+from bnas.search.run_dir import RunFolder, write_space
 from bnas.search.sampler import start_cost_model
 from bnas.search.shutdown import StopSignals
 from bnas.search.summary import build_summary, trial_records, worker_failures, write_summary
@@ -98,9 +98,11 @@ def run_oneshot(
     """Run (or resume) a one-shot search; returns the summary written to
     ``RUN_DIR/summary.json``. Same run directory rules as a multi-trial search."""
     name = name or space.name
-    with open_run(name, storage, resume) as (storage_path, run_dir):
-        state = PhaseState.load(run_dir) if resume else PhaseState(run_dir)
-        preflight(space, local=address is None)  # before Ray starts and anything is written
+    run = RunFolder(name, storage, resume)
+    storage_path, run_dir = run.storage, run.path
+    state = PhaseState.load(run_dir) if resume else PhaseState(run_dir)
+    preflight(space, local=address is None)  # before Ray starts and anything is written
+    with run.writing():
         space = space.with_absolute_data_root()  # Ray's workers run in folders of their own
         # Candidates are costed in this process: measure their costs' parts while Ray starts.
         warm_up = start_cost_model(space)

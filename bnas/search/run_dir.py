@@ -1,11 +1,12 @@
 """Where a search run lives (``STORAGE/NAME``), shared by both strategies: the run folder made
-or checked (name, emptiness, resume trust) and locked for the search (:func:`open_run`), the
+or checked (name, emptiness, resume trust) and locked for the search (:class:`RunFolder`), the
 space it keeps and the space read back from it.
 
-**One writer.** :func:`open_run` holds the run folder's lock (:class:`bnas.run_lock.RunLock`)
-from before the preflight until the search ends: a second search of the same name, or a
-``--resume`` of a run that still goes on, is refused with one line naming the process that
-holds it, before Ray starts.
+**One writer.** :meth:`RunFolder.writing` holds the run folder's lock
+(:class:`bnas.run_lock.RunLock`) from after the preflight until the search ends: a second
+search of the same name, or a ``--resume`` of a run that still goes on, is refused with one
+line naming the process that holds it, before Ray starts (checked once when the folder is
+looked at, without writing anything, and again when the lock is taken).
 
 **Names.** ``--name`` follows the rule of the YAML's ``name:`` (:data:`bnas.files.RUN_NAME_PATTERN`,
 at most :data:`bnas.files.RUN_NAME_MAX_LENGTH` characters): one plain folder name, so a run
@@ -86,25 +87,39 @@ def check_resume_trust(run_dir: Path) -> None:
             _refuse(path, info, user, "")
 
 
-@contextlib.contextmanager
-def open_run(name: str, storage: str | Path, resume: bool) -> Iterator[tuple[Path, Path]]:
-    """``(storage path, run directory)``, both absolute, with the run folder locked for this
-    search until the block ends (see the module docstring). The name must be a run name; a new
-    run refuses a run directory that holds anything (and removes the one it made if the
-    block leaves nothing in it); ``resume`` requires one that holds a run and that only the
-    current user can have written."""
-    check_run_name(name)
-    storage_path = Path(storage).expanduser().resolve()
-    run_dir = storage_path / name
-    if resume and not (run_dir / SPACE_FILE).is_file():
-        raise BnasError(f"--resume: no run to resume at {run_dir}")
-    if resume:
-        check_resume_trust(run_dir)
-    with RunLock(run_dir, "bnas search" + " --resume" * resume, create=not resume):
-        if not resume and any(entry.name != LOCK_FILE for entry in run_dir.iterdir()):
-            raise BnasError(f"{run_dir} already holds a run; use --resume to continue it or "
+class RunFolder:
+    """A search's run directory, ``STORAGE/NAME`` (both absolute: :attr:`storage`,
+    :attr:`path`), checked when made: the name must be a run name; a new run refuses a folder
+    that holds anything, ``resume`` requires one that holds a run and that only the current
+    user can have written; either refuses one another bnas command holds (see the module
+    docstring). Nothing is written until :meth:`writing`."""
+
+    def __init__(self, name: str, storage: str | Path, resume: bool) -> None:
+        check_run_name(name)
+        self.storage = Path(storage).expanduser().resolve()
+        self.path = self.storage / name
+        self.resume = resume
+        if resume and not (self.path / SPACE_FILE).is_file():
+            raise BnasError(f"--resume: no run to resume at {self.path}")
+        if resume:
+            check_resume_trust(self.path)
+        self._lock = RunLock(self.path, "bnas search" + " --resume" * resume, create=not resume)
+        self._lock.check_free()
+        self._check_empty()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the run folder's lock (making the folder of a new run) until the block ends;
+        a new run's folder is removed again if the block leaves nothing in it."""
+        with self._lock:
+            self._check_empty()  # another search may have started since
+            yield
+
+    def _check_empty(self) -> None:
+        if not self.resume and self.path.is_dir() and any(
+                entry.name != LOCK_FILE for entry in self.path.iterdir()):
+            raise BnasError(f"{self.path} already holds a run; use --resume to continue it or "
                             "--name for a new one")
-        yield storage_path, run_dir
 
 
 def write_space(space: Any, run_dir: Path) -> None:

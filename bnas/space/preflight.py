@@ -45,7 +45,7 @@ def preflight(space: SearchSpace, *, local: bool = True) -> None:
         configs = edge_configs(space)
         cheapest, largest = space.extremes()
         _check_training_settings(space, configs)
-        _check_data(cheapest, configs[0])
+        _check_calibration(space, _check_data(cheapest, configs[0]))
         _check_budgets(space, cheapest)
         if local:
             _check_resources(space)
@@ -90,8 +90,9 @@ def _check_training_settings(space: SearchSpace, configs: list[TrainConfig]) -> 
             raise LocatedError(("train", "teacher"), f"{teacher}: {error}") from None
 
 
-def _check_data(arch: Architecture, config: TrainConfig) -> None:
-    """The trials' own data preparation, plus one image decoded from each split."""
+def _check_data(arch: Architecture, config: TrainConfig) -> int:
+    """The trials' own data preparation, plus one image decoded from each split; returns the
+    number of training images."""
     from bnas.train import prepare_data
 
     try:
@@ -102,6 +103,23 @@ def _check_data(arch: Architecture, config: TrainConfig) -> None:
         raise LocatedError(("data",), str(error)) from None
     except OSError as error:
         raise LocatedError(("data",), f"{config.data.name}: {error}") from None
+    return len(prepared.splits.train)
+
+
+def _check_calibration(space: SearchSpace, train_images: int) -> None:
+    """A one-shot search recalibrates BatchNorm on ``bn_batches`` training batches: there must
+    be that many (a loader would silently give fewer)."""
+    evaluate = space.search.evaluate
+    if space.search.strategy != "oneshot" or evaluate is None:
+        return
+    batch = int(space.train.central_setting("batch_size"))
+    available = math.ceil(train_images / batch)
+    if evaluate.bn_batches > available:
+        raise LocatedError(
+            ("search", "evaluate", "bn_batches"),
+            f"{evaluate.bn_batches:,} training batches asked, the training split has "
+            f"{available} ({train_images:,} images in batches of {batch})",
+        )
 
 
 def check_budgets(space: SearchSpace) -> None:
@@ -130,15 +148,34 @@ def _check_budgets(space: SearchSpace, cheapest: Architecture) -> None:
             )
 
 
-def _parallel(space: SearchSpace) -> int:
-    """How many trials (or supernet workers) train at once on this machine."""
+def workers_that_fit(space: SearchSpace, cpus: float, gpus: float) -> int:
+    """How many trials run at once with ``cpus`` and ``gpus`` (a machine's or a cluster's):
+    ``search.max_concurrent``, or fewer when only fewer fit, at least one. A one-shot search
+    starts that many evaluation workers too (more would wait for resources forever)."""
+    search = space.search
+    resources = search.resources_per_trial
+    fit = math.floor(cpus / resources.cpu)
+    if resources.gpu > 0:
+        fit = min(fit, math.floor(gpus / resources.gpu))
+    return max(1, min(search.max_concurrent, fit))
+
+
+def machine_workers(space: SearchSpace) -> int:
+    """:func:`workers_that_fit` on this machine."""
+    import torch
+
     from bnas.train.runtime import available_cpus
 
+    return workers_that_fit(space, available_cpus(), torch.cuda.device_count())
+
+
+def _parallel(space: SearchSpace) -> int:
+    """How many trials (or supernet workers, or a one-shot search's retrained candidates)
+    train at once on this machine."""
     search = space.search
     if search.strategy == "oneshot":
-        return search.supernet.workers
-    fit = max(1, math.floor(available_cpus() / search.resources_per_trial.cpu))
-    return min(search.max_concurrent, fit)
+        return max(search.supernet.workers, machine_workers(space))
+    return machine_workers(space)
 
 
 def _check_resources(space: SearchSpace) -> None:
