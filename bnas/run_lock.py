@@ -27,6 +27,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -153,11 +154,17 @@ class RunLock:
 
 
 def _read_holder(fd: int) -> str:
-    """``bnas search (PID 1234)`` from the lock file, or what can be said without it."""
-    try:
-        text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-    except OSError:
-        text = ""
+    """``bnas search (PID 1234)`` from the lock file, or what can be said without it. (A
+    holder writes its line just after it took the lock: a moment's wait for it.)"""
+    text = ""
+    for _ in range(10):
+        try:
+            text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            break
+        if text:
+            break
+        time.sleep(0.05)
     pid, _, command = text.partition(" ")
     if not pid.isdigit():
         return "another bnas process"

@@ -82,6 +82,33 @@ def test_report_default_folder_and_missing_summary(run_dir: Path, tmp_path: Path
         f"bnas: error: {tmp_path}: no summary.json (is it a finished bnas search run?)"]
 
 
+def test_report_follows_no_link(run_dir: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture) -> None:
+    """A ``report`` link planted in the run, or an ``--out`` that is a link: one line, exit 2,
+    the link and what it points to as they were (the report used to be written, the link
+    renamed, and then rmtree failed on it)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("summary.json", "study.db"):
+        (run / name).write_bytes((run_dir / name).read_bytes())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.md").write_text("mine")
+    (run / "report").symlink_to(elsewhere)
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"bnas: error: report folder {run / 'report'} leads out of the run folder "
+                   f"through a link (to {elsewhere}): bnas follows no link out of a run folder"]
+    link = tmp_path / "report-link"
+    link.symlink_to(elsewhere)
+    assert main(["report", str(run), "--out", str(link)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"output folder {link} is a link (to {elsewhere})" in err[0], err
+    assert (run / "report").is_symlink() and link.is_symlink()
+    assert [path.name for path in elsewhere.iterdir()] == ["notes.md"]
+    assert sorted(path.name for path in run.iterdir()) == ["report", "study.db", "summary.json"]
+
+
 def test_report_without_a_finished_trial(tmp_path: Path) -> None:
     space = SimpleNamespace(name="all-failed", search=SimpleNamespace(
         objectives={"val_top1": "max"}))

@@ -101,6 +101,7 @@ def run_oneshot(
     run = RunFolder(name, storage, resume)
     storage_path, run_dir = run.storage, run.path
     state = PhaseState.load(run_dir) if resume else PhaseState(run_dir)
+    trained = _check_done_phases(state)  # the files done phases left: whole, in the run
     preflight(space, local=address is None)  # before Ray starts and anything is written
     with run.writing():
         space = space.with_absolute_data_root()  # Ray's workers run in folders of their own
@@ -115,7 +116,7 @@ def run_oneshot(
             if not resume:
                 write_space(space, run_dir)
             print(f"one-shot search {name}: run directory {run_dir}", flush=True)
-            checkpoint = _train_supernet(space, run_dir, state, address, resume)
+            checkpoint = trained or _train_supernet(space, run_dir, state, address, resume)
             signals.raise_if_received()
             selected = _search(space, run_dir, checkpoint, state, name, signals)
             signals.raise_if_received()
@@ -126,15 +127,28 @@ def run_oneshot(
     return summary
 
 
+def _check_done_phases(state: PhaseState) -> Path | None:
+    """The files a resumed run's done phases recorded, checked before Ray starts: inside the
+    run folder, links followed, and whole (one line naming the file otherwise). Returns the
+    trained supernet's checkpoint, or None when the supernet is not done."""
+    from bnas.reading import check_safetensors
+    from bnas.search.supernet_training import check_checkpoint
+
+    for entry in state["search"].selected if state.done("search") else []:
+        if entry.init_weights is not None:
+            check_safetensors(state.path_of(entry.init_weights, "search.selected init_weights"),
+                              "warm start")
+    if not state.done("supernet"):
+        return None
+    checkpoint = state.path_of(state["supernet"].checkpoint, "supernet.checkpoint")
+    check_checkpoint(checkpoint, "supernet")
+    return checkpoint
+
+
 def _train_supernet(space: Any, run_dir: Path, state: PhaseState, address: str | None,
                     resume: bool) -> Path:
-    """Phase (a); returns the supernet's final checkpoint folder, checked whole."""
-    from bnas.search.supernet_training import check_checkpoint, train_supernet_on_ray
-
-    if state.done("supernet"):
-        checkpoint = state.path_of(state["supernet"].checkpoint, "supernet.checkpoint")
-        check_checkpoint(checkpoint, "supernet")
-        return checkpoint
+    """Phase (a); returns the supernet's final checkpoint folder."""
+    from bnas.search.supernet_training import train_supernet_on_ray
     from bnas.train.checkpoint import read_checkpoint_state
 
     with state.working("supernet"):

@@ -126,9 +126,15 @@ def _epoch_relay(queue: Any) -> Any:
 
 class SupernetProgress:
     """The driver's side: a line per epoch, and ``history.json`` with every worker's report
-    (epochs that a resumed run trains again replace the ones it lost)."""
+    (epochs that a resumed run trains again replace the ones it lost).
 
-    def __init__(self, folder: Path, epochs: int) -> None:
+    ``resumed``: the history of the checkpoint a resumed run starts from. Its epochs that no
+    report brought here (the run was killed after the checkpoint was written, before its
+    report arrived) are recorded from it, with no ``workers``: only process 0's numbers are
+    known of them."""
+
+    def __init__(self, folder: Path, epochs: int,
+                 resumed: list[dict[str, Any]] | None = None) -> None:
         from bnas.supernet.training import describe_epoch
 
         self.describe, self.folder, self.epochs = describe_epoch, folder, epochs
@@ -136,6 +142,14 @@ class SupernetProgress:
         history = folder / SUPERNET_HISTORY_FILE
         self.records: list[dict[str, Any]] = (
             _read_history(history) if history.is_file() else [])
+        if resumed:
+            last = int(resumed[-1]["epoch"])
+            known = {record["epoch"]: record for record in self.records
+                     if record["epoch"] <= last}
+            for row in resumed:
+                known.setdefault(row["epoch"], {"epoch": row["epoch"], "metrics": row,
+                                                "workers": [], "checkpoint": None})
+            self.records = [known[epoch] for epoch in sorted(known)]
 
     def add(self, message: dict[str, Any]) -> None:
         workers = sorted(message["workers"], key=lambda metrics: metrics["rank"])
@@ -232,7 +246,8 @@ def train_supernet_on_ray(
           + (f"; resuming after epoch {last[1]}" if last else ""), flush=True)
     folder.mkdir(parents=True, exist_ok=True)
     queue = Queue(actor_options={"num_cpus": 0})
-    progress = SupernetProgress(folder, settings.epochs)
+    progress = SupernetProgress(folder, settings.epochs, resumed=read_trainer_state(
+        last[0] / STATE_FILE)["history"] if last else None)
     done = threading.Event()
     relay = threading.Thread(target=_relay_to, args=(progress, queue, done), daemon=True)
     trainer = TorchTrainer(
