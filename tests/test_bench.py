@@ -115,3 +115,16 @@ def test_candidate_evaluation_rate_is_measured_and_shown_unjudged(tmp_path: Path
     rows = run_all.table({"candidate_eval": result})
     assert {row["key"] for row in rows} == set(candidate_eval.TARGETS)
     assert all(row["target"] == "-" and row["ok"] is None for row in rows)
+
+
+def test_space_validation_is_timed_and_judged(tmp_path: Path) -> None:
+    import space_validation
+
+    out = tmp_path / "space.json"
+    result = space_validation.main(["--choices", "2000", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    assert set(result["ratios"]) == set(space_validation.TARGETS)
+    assert all(value > 0 for value in result["ratios"].values())
+    rows = {row["key"]: row for row in run_all.table({"space_validation": result})}
+    assert rows["grid of 3.3e13 points: refused (s)"]["target"] == "≤ 2"
+    assert rows["large space: PyYAML SafeLoader parse alone (s)"]["target"] == "-"

@@ -49,17 +49,17 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> dict[str
             "data": drawn, "importance_note": importance.note}
 
 
-def _missing_from_study(loaded: RunStudy, searched: int, unit: str) -> str:
-    """What the study lacks of the run's ``searched`` trials or candidates (a damaged or cut
+def _missing_from_study(loaded: RunStudy, told: int, unit: str) -> str:
+    """What the study lacks of the ``told`` trials or candidates of the run (a damaged or cut
     study file), in words; empty when it holds them all."""
     if loaded.study is None:
         return ""
     held = len(loaded.study.get_trials(deepcopy=False))
-    if held >= searched and not loaded.damage:
+    if held >= told and not loaded.damage:
         return ""
     damage = f"{loaded.damage}: " if loaded.damage else ""
-    return (f"{damage}the study holds {held} of the run's {searched} {unit}s"
-            + (" (its file is damaged or cut short)" if held < searched else ""))
+    return (f"{damage}the study holds {held} of the run's {told} {unit}s"
+            + (" (its file is damaged or cut short)" if held < told else ""))
 
 
 def _draw(
@@ -77,12 +77,13 @@ def _draw(
     # A one-shot run's search is its candidates (scored with inherited weights): progress and
     # per-block figures draw them; its trials are the few candidates retrained stand-alone.
     oneshot = summary.get("oneshot")
-    searched, unit = trials, "trial"
+    searched, unit, told = trials, "trial", len(trials)
     if oneshot is not None:
         candidates = inside_run(run_dir, oneshot["candidates_file"],
                                 "summary.json oneshot.candidates_file")
         if candidates.is_file():
             searched, unit = read_candidates(candidates), "candidate"
+            told = len(read_candidates(candidates, repeats=True))
 
     figures: dict[str, dict[str, Any] | None] = dict.fromkeys(FIGURES)
     if has_trained:
@@ -99,7 +100,7 @@ def _draw(
             trials, out_dir / FIGURES["supernet_vs_standalone"])
     importance = (fanova_importances(loaded.study, summary) if loaded.study is not None
                   else Importance(note=loaded.note))
-    missing = _missing_from_study(loaded, len(searched), unit)
+    missing = _missing_from_study(loaded, told, unit)
     if missing:
         importance.note = f"{importance.note}; {missing}"
     if importance.ok:
