@@ -167,9 +167,10 @@ def check_search(space: SearchSpace) -> None:
                 f"unknown metric {metric!r}; valid: {', '.join(known)}",
             )
     if not any(metric in EPOCH_METRICS for metric in objectives):
+        measured = ONESHOT_METRICS if search.strategy == "oneshot" else EPOCH_METRICS
         raise LocatedError(
             ("search", "objectives"),
-            "no trained metric (only costs): add one of " + ", ".join(EPOCH_METRICS),
+            "no trained metric (only costs): add one of " + ", ".join(measured),
         )
     multi = search.algorithm in MULTI_OBJECTIVE
     if multi and len(objectives) < 2:
