@@ -258,8 +258,6 @@ PREFLIGHT_EXPECTED = {
     "lr_inf": "train.lr: expected a finite number, got inf",
     "min_hidden_huge": "space: training reactnet_a[D16 D16 D16 D16] at batch 128 needs about",
     "teacher_missing": "train.teacher: no such folder no/such/run",
-    "bn_batches_100000": "search.evaluate.bn_batches: 100,000 training batches asked, the "
-                         "training split has 21 (1,293 images in batches of 64)",
     "grid_3e13": "search.algorithm: grid: the space has 3.32e+13 grid points, more than a grid "
                  "search lists (100,000), for num_samples 8",
     "reduction_factor_inf": "search.scheduler.asha.reduction_factor: expected a finite number",

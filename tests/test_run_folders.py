@@ -196,7 +196,7 @@ train: {epochs: 1, batch_size: 64}
 search:
   strategy: oneshot
   max_concurrent: 64
-  evaluate: {candidates: 1000000000000000, top_k: 50}
+  evaluate: {candidates: 1000000000000000, top_k: 50, bn_batches: 100000}
 """
 
 
@@ -218,6 +218,10 @@ def test_settings_that_cannot_happen_are_clamped_with_a_note(tmp_path: Path,
     assert main(["validate", str(path), "--no-ops"]) == 0
     out = capsys.readouterr().out
     assert "note: search.evaluate.top_k 50 is more than the 16 candidates" in out
+    # the preflight knows the data: BatchNorm is recalibrated on the batches there are
+    assert ("note: search.evaluate.bn_batches 100,000 is more than the training split holds "
+            "(1,293 images in batches of 64): clamped to 21") in out
+    assert "BatchNorm re-estimated on 21 batches each" in out
     assert "note: search.max_concurrent 64: " in out and "evaluation worker(s) at a time" in out
 
 

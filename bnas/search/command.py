@@ -53,8 +53,6 @@ def run(args: argparse.Namespace) -> int:
         from bnas.search.cluster import check_address
 
         check_address(args.address)
-    for note in space.notes:
-        print(f"note: {note}", flush=True)
     try:
         summary = run_search(
             space, name=name, storage=args.storage, address=args.address, resume=args.resume

@@ -25,29 +25,18 @@ from bnas.search.tuner import (
     tune_run_config,
     tune_trainable,
 )
-from bnas.space.preflight import preflight
 
 
-def run_multitrial(
-    space: Any,
-    *,
-    name: str | None = None,
-    storage: str | Path = "runs",
-    address: str | None = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Run (or resume) a multi-trial search; returns the summary written to
+def run_multitrial(space: Any, run: RunFolder, *, address: str | None = None) -> dict[str, Any]:
+    """Run (or resume) a multi-trial search in ``run`` (checked, the preflight passed:
+    :func:`bnas.search.dispatch.run_search`); returns the summary written to
     ``RUN_DIR/summary.json``. An interrupted new run without Tune state is removed."""
-    name = name or space.name
-    run = RunFolder(name, storage, resume)
-    # What every trial would find out (data, teacher, device, budgets, this machine), found
-    # before Ray starts and before anything is written.
-    preflight(space, local=address is None)
     with run.writing():
         try:
-            return _run_multitrial(space, name, run.storage, run.path, address, resume)
+            return _run_multitrial(space, run.path.name, run.storage, run.path, address,
+                                   run.resume)
         except SearchInterrupted:
-            if not resume:
+            if not run.resume:
                 _forget_unstarted_run(run.path)
             raise
 

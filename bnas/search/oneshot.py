@@ -55,7 +55,6 @@ from bnas.search.tuner import (
     tune_run_config,
     tune_trainable,
 )
-from bnas.space.preflight import preflight
 
 
 class CandidateList(Searcher):
@@ -87,22 +86,14 @@ class CandidateList(Searcher):
         self.configs, self.suggested = state["configs"], state["suggested"]
 
 
-def run_oneshot(
-    space: Any,
-    *,
-    name: str | None = None,
-    storage: str | Path = "runs",
-    address: str | None = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Run (or resume) a one-shot search; returns the summary written to
-    ``RUN_DIR/summary.json``. Same run directory rules as a multi-trial search."""
-    name = name or space.name
-    run = RunFolder(name, storage, resume)
+def run_oneshot(space: Any, run: RunFolder, *, address: str | None = None) -> dict[str, Any]:
+    """Run (or resume) a one-shot search in ``run`` (checked, the preflight passed:
+    :func:`bnas.search.dispatch.run_search`); returns the summary written to
+    ``RUN_DIR/summary.json``."""
+    name, resume = run.path.name, run.resume
     storage_path, run_dir = run.storage, run.path
     state = PhaseState.load(run_dir) if resume else PhaseState(run_dir)
     trained = _check_done_phases(state)  # the files done phases left: whole, in the run
-    preflight(space, local=address is None)  # before Ray starts and anything is written
     with run.writing():
         space = space.with_absolute_data_root()  # Ray's workers run in folders of their own
         # Candidates are costed in this process: measure their costs' parts while Ray starts.

@@ -12,7 +12,8 @@ In file order, each failure one located line (``space.yaml:LINE path: what``):
 
 - the training settings at every edge of their distributions: the device, the teacher;
 - the data: root, layout, classes, a decodable image, a non-empty validation split, the
-  architecture fitted to it;
+  architecture fitted to it; a one-shot search's ``evaluate.bn_batches`` clamped (with a
+  note, :attr:`SearchSpace.notes`) to the batches its training split holds;
 - the budgets: the cheapest candidate must meet every one of ``search.constraints``;
 - this machine, for a local search: CPUs and GPUs a trial (or a supernet worker) asks for;
   the memory of training the largest candidate at the largest batch, as many at a time as
@@ -45,7 +46,7 @@ def preflight(space: SearchSpace, *, local: bool = True) -> None:
         configs = edge_configs(space)
         cheapest, largest = space.extremes()
         _check_training_settings(space, configs)
-        _check_calibration(space, _check_data(cheapest, configs[0]))
+        _clamp_calibration(space, _check_data(cheapest, configs[0]))
         _check_budgets(space, cheapest)
         if local:
             _check_resources(space)
@@ -106,20 +107,20 @@ def _check_data(arch: Architecture, config: TrainConfig) -> int:
     return len(prepared.splits.train)
 
 
-def _check_calibration(space: SearchSpace, train_images: int) -> None:
-    """A one-shot search recalibrates BatchNorm on ``bn_batches`` training batches: there must
-    be that many (a loader would silently give fewer)."""
+def _clamp_calibration(space: SearchSpace, train_images: int) -> None:
+    """A one-shot search recalibrates BatchNorm on ``bn_batches`` training batches: at most as
+    many as the training split holds (a loader would silently give fewer), with a note."""
     evaluate = space.search.evaluate
     if space.search.strategy != "oneshot" or evaluate is None:
         return
     batch = int(space.train.central_setting("batch_size"))
     available = math.ceil(train_images / batch)
     if evaluate.bn_batches > available:
-        raise LocatedError(
-            ("search", "evaluate", "bn_batches"),
-            f"{evaluate.bn_batches:,} training batches asked, the training split has "
-            f"{available} ({train_images:,} images in batches of {batch})",
-        )
+        space._notes.append(
+            f"search.evaluate.bn_batches {evaluate.bn_batches:,} is more than the training "
+            f"split holds ({train_images:,} images in batches of {batch}): clamped to "
+            f"{available}")
+        evaluate.bn_batches = available
 
 
 def check_budgets(space: SearchSpace) -> None:
