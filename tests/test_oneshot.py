@@ -38,12 +38,15 @@ from bnas.pareto import pareto_front
 REPO = Path(__file__).resolve().parents[1]
 SPACE = REPO / "search_spaces" / "oneshot_demo.yaml"
 LIMIT = 0.05  # MiB: all-static is 0.028, all-dynamic at r=2 on every site 0.102
-CANDIDATES, PER_ROUND = 18, 6  # 2 workers × batch 3
+# max_concurrent 3 × batch 3 per round; 3 evaluation workers of 1 CPU do not fit 2 CPUs: 2
+# start (more would wait for resources forever), and the retraining runs 2 at a time
+CANDIDATES, PER_ROUND, MAX_CONCURRENT = 18, 9, 3
 SUPERNET_EPOCHS = 3
 SMALL = [
     "--set", "data.subset=40", "--set", "train.epochs=1",
     "--set", f"search.supernet.epochs={SUPERNET_EPOCHS}", "--set", "search.algorithm=random",
     "--set", f"search.evaluate.candidates={CANDIDATES}", "--set", "search.evaluate.batch=3",
+    "--set", f"search.max_concurrent={MAX_CONCURRENT}",
     "--set", "search.evaluate.top_k=2", "--set", "search.evaluate.warm_start=true",
     "--set", f"search.constraints.max_size_mib={LIMIT}",
 ]
@@ -217,6 +220,11 @@ def test_the_best_scored_candidates_are_retrained_with_their_supernet_scores(one
     assert all(phase["seconds"] > 0 for phase in phases.values())
     assert "one-shot cost:" in oneshot_run["finished"]
     assert "1 worker on 127.0.0.1" in oneshot_run["first"]  # Ray Train's too
+    workers = os.cpu_count() or 1
+    if workers < MAX_CONCURRENT:  # as many evaluation workers as fit, never one waiting
+        assert (f"candidate search: {workers} evaluation worker(s), not search.max_concurrent "
+                f"{MAX_CONCURRENT}: the cluster has {workers} CPUs, 1 per worker"
+                ) in oneshot_run["supernet_resumed"]
 
 
 def test_a_killed_candidate_search_resumes_from_the_candidates_it_told(oneshot_run):
