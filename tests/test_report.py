@@ -244,3 +244,13 @@ def test_importance_skipped_with_a_note(tmp_path: Path) -> None:
         single.append(trial)
     result = param_importances(study("single-param", single))
     assert not result.ok and "1 parameter(s)" in result.note
+
+    flat = []  # every trial told the same accuracy: fANOVA raised "zero total variance"
+    for i, (kind, lr) in enumerate((("static", 1e-3), ("dynamic", 2e-3), ("static", 3e-3))):
+        trial = _trial(f"f_0000{i}", [S], 0.125, 1.0)
+        trial["config"] = {"params": {"blocks.0.threshold": kind, "train.lr": lr}}
+        flat.append(trial)
+    result = param_importances(study("flat", flat))
+    assert not result.ok and result.note == (
+        "skipped: the 3 completed feasible trials all have val_top1 0.125; fANOVA splits "
+        "variance, and there is none")
