@@ -1,8 +1,9 @@
 """All benchmarks in one run: step time (bench/step_time.py), the supernet's step
 (bench/supernet_step.py), the cost of a search candidate (bench/cost_model.py), search
 overhead (bench/search_overhead.py), one-shot candidate evaluation
-(bench/candidate_eval.py) and the latency model (bench/latency_model.py), one table of
-figures with their targets, written as JSON.
+(bench/candidate_eval.py), the latency model (bench/latency_model.py) and validating what
+must not hang (bench/space_validation.py), one table of figures with their targets, written as
+JSON.
 
     python bench/run_all.py                          # bench/results/latest.json
     python bench/run_all.py --json /tmp/bench.json --quick
@@ -30,12 +31,14 @@ import candidate_eval  # noqa: E402
 import cost_model  # noqa: E402
 import latency_model  # noqa: E402
 import search_overhead  # noqa: E402
+import space_validation  # noqa: E402
 import step_time  # noqa: E402
 import supernet_step  # noqa: E402
 
 TARGETS = {"step_time": step_time.TARGETS, "supernet_step": supernet_step.TARGETS,
            "cost_model": cost_model.TARGETS, "search_overhead": search_overhead.TARGETS,
-           "candidate_eval": candidate_eval.TARGETS, "latency_model": latency_model.TARGETS}
+           "candidate_eval": candidate_eval.TARGETS, "latency_model": latency_model.TARGETS,
+           "space_validation": space_validation.TARGETS}
 AT_LEAST = (*search_overhead.AT_LEAST, *latency_model.TARGETS)  # figures judged as floors
 # Readable names for the benchmarks' own keys; a key not named here is shown as it is.
 LABELS = {
@@ -101,6 +104,10 @@ def main(argv: list[str] | None = None) -> dict:
     print("\n== latency model (bench/latency_model.py " + " ".join(latency_args) + ")",
           flush=True)
     results["latency_model"] = latency_model.main(latency_args)
+    space_args = ["--choices", "70000"] if args.quick else []
+    print("\n== validating what must not hang (bench/space_validation.py "
+          + " ".join(space_args) + ")", flush=True)
+    results["space_validation"] = space_validation.main(space_args)
     rows = table(results)
 
     print(f"\n{'figure':<46} {'measured':>9} {'target':>8}  ok")

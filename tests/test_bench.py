@@ -119,6 +119,19 @@ def test_candidate_evaluation_rate_is_measured_and_shown_unjudged(tmp_path: Path
     assert all(row["target"] == "-" and row["ok"] is None for row in rows)
 
 
+def test_space_validation_is_timed_and_judged(tmp_path: Path) -> None:
+    import space_validation
+
+    out = tmp_path / "space.json"
+    result = space_validation.main(["--choices", "2000", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    assert set(result["ratios"]) == set(space_validation.TARGETS)
+    assert all(value > 0 for value in result["ratios"].values())
+    rows = {row["key"]: row for row in run_all.table({"space_validation": result})}
+    assert rows["grid of 3.3e13 points: refused (s)"]["target"] == "≤ 2"
+    assert rows["large space: PyYAML SafeLoader parse alone (s)"]["target"] == "-"
+
+
 def test_deploy_bench_judges_every_target(tmp_path: Path) -> None:
     """bench/deploy.py on tiny networks: every target measured, every model timed in the
     precision that really ran, the IR's weights near the cost model's size."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bnas.costs import format_count
+from bnas.files import STUDY_FILE, STUDY_JOURNAL_FILE
 from bnas.report.analysis import trial_table
 from bnas.report.importance import Importance
 from bnas.run_record import status_counts
@@ -202,8 +203,9 @@ def render_report(
         "",
         "```",
         f"tensorboard --logdir {run_label}                  # per-trial curves",
-        f"optuna-dashboard sqlite:///{run_label}/study.db   # the study (pip install "
-        "optuna-dashboard)",
+        (f"optuna-dashboard {run_label}/{STUDY_JOURNAL_FILE}   # the candidate search's study "
+         if summary.get("oneshot") else f"optuna-dashboard sqlite:///{run_label}/{STUDY_FILE}   "
+         "# the study ") + "(pip install optuna-dashboard)",
         f"bnas export {run_label} --top-k 3 --onnx          # deployable folders",
         "```",
         "",

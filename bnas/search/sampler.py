@@ -14,6 +14,7 @@ predicted milliseconds, from the latency table the preflight built or loaded
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -25,13 +26,19 @@ from bnas.costs import excess
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY
 
 
-def make_sampler(space: Any, grid_class: type | None = None) -> Any:
+def make_sampler(space: Any, grid_class: type | None = None, resumed_after: int = 0) -> Any:
     """The Optuna sampler of ``search.algorithm``, seeded by ``search.seed``; a grid is a
-    ``grid_class`` (default Optuna's GridSampler) over :meth:`SearchSpace.grid_search_space`."""
+    ``grid_class`` (default Optuna's GridSampler) over :meth:`SearchSpace.grid_search_space`.
+
+    ``resumed_after``: the candidates a resumed search was told before. A sampler rebuilt
+    from its seed would draw the first run's random numbers again (Optuna's random and
+    NSGA-II samplers, TPE's first ten trials: the interrupted search's candidates, proposed a
+    second time); its seed is then one derived from the search's seed and that count, so a
+    resumed search continues, and is still a function of its seed and where it stopped."""
     import optuna
 
     search = space.search
-    seed = search.seed
+    seed = search.seed if not resumed_after else resumed_seed(search.seed, resumed_after)
     if search.algorithm == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if search.algorithm == "grid":
@@ -61,6 +68,12 @@ class PicklableLock:
 
     def __reduce__(self) -> tuple[type, tuple]:
         return PicklableLock, ()
+
+
+def resumed_seed(seed: int, told: int) -> int:
+    """A sampler seed (0 .. 2**32 - 1) mixed from ``seed`` and the ``told`` count."""
+    digest = hashlib.sha256(f"bnas-sampler:{seed}:{told}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
 
 
 def define_by_run(trial: Any, *, space: Any) -> dict[str, Any]:

@@ -96,6 +96,9 @@ def describe(space: SearchSpace) -> list[tuple[str, str]]:
         ("backbone", f"{info.name} ({args}): {len(space.blocks)} blocks, "
                      f"sites {', '.join(info.sites)}"),
         ("data", f"{space.data.name}" + (f" at {space.data.root}" if space.data.root else "")
+         + f", {space.backbone.args['num_classes']} classes"
+         + (" (its class folders, counted as torchvision's ImageFolder counts them)"
+            if space.counted_classes else "")
          + (f", {space.data.subset} per class" if space.data.subset else "")),
         ("architectures", f"{_count(space.size())} (settings per block: {shape}"
                           + (f"; {', '.join(extra)}" if extra else "") + ")"),
@@ -219,8 +222,16 @@ def _ops(value: float) -> str:
 
 
 def notes(space: SearchSpace) -> list[str]:
-    """Things that are valid but worth a look."""
-    found = []
+    """Things that are valid but worth a look, and settings the checks clamped."""
+    from bnas.space.preflight import machine_workers
+
+    found = space.notes
+    search = space.search
+    workers = machine_workers(space)
+    if search.strategy == "oneshot" and workers < search.max_concurrent:
+        found.append(f"search.max_concurrent {search.max_concurrent}: {workers} evaluation "
+                     f"worker(s) at a time, as many as this machine holds with "
+                     f"{search.resources_per_trial.cpu:g} CPU each")
     asha = space.search.scheduler.asha
     if asha is not None and asha.grace_period == space.epochs:
         found.append("asha.grace_period equals train.epochs: ASHA will stop nothing")

@@ -12,7 +12,8 @@ In file order, each failure one located line (``space.yaml:LINE path: what``):
 
 - the training settings at every edge of their distributions: the device, the teacher;
 - the data: root, layout, classes, a decodable image, a non-empty validation split, the
-  architecture fitted to it;
+  architecture fitted to it; a one-shot search's ``evaluate.bn_batches`` clamped (with a
+  note, :attr:`SearchSpace.notes`) to the batches its training split holds;
 - the latency table, where the space uses latency (``latency_ms``, ``max_latency_ms``,
   ``search.latency``): the given one read and checked against the space, or this machine's
   cached one loaded, or measured now (with progress);
@@ -51,7 +52,7 @@ def preflight(space: SearchSpace, *, local: bool = True) -> None:
         configs = edge_configs(space)
         cheapest, largest = space.extremes()
         _check_training_settings(space, configs)
-        _check_data(cheapest, configs[0])
+        _clamp_calibration(space, _check_data(cheapest, configs[0]))
         space.latency_table(progress=print_progress)
         _check_budgets(space, cheapest)
         if local:
@@ -97,8 +98,9 @@ def _check_training_settings(space: SearchSpace, configs: list[TrainConfig]) -> 
             raise LocatedError(("train", "teacher"), f"{teacher}: {error}") from None
 
 
-def _check_data(arch: Architecture, config: TrainConfig) -> None:
-    """The trials' own data preparation, plus one image decoded from each split."""
+def _check_data(arch: Architecture, config: TrainConfig) -> int:
+    """The trials' own data preparation, plus one image decoded from each split; returns the
+    number of training images."""
     from bnas.train import prepare_data
 
     try:
@@ -109,6 +111,23 @@ def _check_data(arch: Architecture, config: TrainConfig) -> None:
         raise LocatedError(("data",), str(error)) from None
     except OSError as error:
         raise LocatedError(("data",), f"{config.data.name}: {error}") from None
+    return len(prepared.splits.train)
+
+
+def _clamp_calibration(space: SearchSpace, train_images: int) -> None:
+    """A one-shot search recalibrates BatchNorm on ``bn_batches`` training batches: at most as
+    many as the training split holds (a loader would silently give fewer), with a note."""
+    evaluate = space.search.evaluate
+    if space.search.strategy != "oneshot" or evaluate is None:
+        return
+    batch = int(space.train.central_setting("batch_size"))
+    available = math.ceil(train_images / batch)
+    if evaluate.bn_batches > available:
+        space._notes.append(
+            f"search.evaluate.bn_batches {evaluate.bn_batches:,} is more than the training "
+            f"split holds ({train_images:,} images in batches of {batch}): clamped to "
+            f"{available}")
+        evaluate.bn_batches = available
 
 
 def check_budgets(space: SearchSpace) -> None:
@@ -177,15 +196,34 @@ def _asks_for_latency(space: SearchSpace) -> tuple[str, ...]:
     return ("search", "constraints", budget)
 
 
-def _parallel(space: SearchSpace) -> int:
-    """How many trials (or supernet workers) train at once on this machine."""
+def workers_that_fit(space: SearchSpace, cpus: float, gpus: float) -> int:
+    """How many trials run at once with ``cpus`` and ``gpus`` (a machine's or a cluster's):
+    ``search.max_concurrent``, or fewer when only fewer fit, at least one. A one-shot search
+    starts that many evaluation workers too (more would wait for resources forever)."""
+    search = space.search
+    resources = search.resources_per_trial
+    fit = math.floor(cpus / resources.cpu)
+    if resources.gpu > 0:
+        fit = min(fit, math.floor(gpus / resources.gpu))
+    return max(1, min(search.max_concurrent, fit))
+
+
+def machine_workers(space: SearchSpace) -> int:
+    """:func:`workers_that_fit` on this machine."""
+    import torch
+
     from bnas.train.runtime import available_cpus
 
+    return workers_that_fit(space, available_cpus(), torch.cuda.device_count())
+
+
+def _parallel(space: SearchSpace) -> int:
+    """How many trials (or supernet workers, or a one-shot search's retrained candidates)
+    train at once on this machine."""
     search = space.search
     if search.strategy == "oneshot":
-        return search.supernet.workers
-    fit = max(1, math.floor(available_cpus() / search.resources_per_trial.cpu))
-    return min(search.max_concurrent, fit)
+        return max(search.supernet.workers, machine_workers(space))
+    return machine_workers(space)
 
 
 def _check_resources(space: SearchSpace) -> None:

@@ -81,6 +81,10 @@ class SearchSpace(SectionModel):
     search: SearchSection = Field(default_factory=SearchSection)
 
     _source_text: str = PrivateAttr("")
+    # whether backbone.num_classes was counted from the data's class folders (imagefolder)
+    _counted_classes: bool = PrivateAttr(False)
+    # settings the checks clamped to what can happen (printed by bnas validate and search)
+    _notes: list[str] = PrivateAttr(default_factory=list)
     _source: str = PrivateAttr("search space")
     _overrides: list[str] = PrivateAttr(default_factory=list)
     _latency_table: LatencyTable | None = PrivateAttr(None)
@@ -110,6 +114,16 @@ class SearchSpace(SectionModel):
         ``file.yaml:LINE path: detail`` (or the ``--set`` that gave the value)."""
         located = load_yaml(self._source_text, self._source)
         return BnasError(locate(error.loc, error.detail, located, self._overrides))
+
+    @property
+    def notes(self) -> list[str]:
+        """What the checks changed: a setting clamped to what can happen, and why."""
+        return list(self._notes)
+
+    @property
+    def counted_classes(self) -> bool:
+        """Whether ``backbone.num_classes`` is the count of the data's class folders."""
+        return self._counted_classes
 
     @property
     def source_text(self) -> str:

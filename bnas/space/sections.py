@@ -27,9 +27,10 @@ PositiveFloat = Annotated[float, Field(gt=0.0)]
 
 
 class SectionModel(BaseModel):
-    """Base of every section: unknown keys are errors, ``"3"`` is not an int."""
+    """Base of every section: unknown keys are errors, ``"3"`` is not an int, ``.inf`` and
+    ``.nan`` are not numbers (a reduction factor of infinity would start a search)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 def listify(data: Any, fields: tuple[str, ...]) -> Any:
