@@ -45,6 +45,11 @@ def test_a_second_command_is_refused_naming_the_holder_and_a_killed_one_blocks_n
                      str(tmp_path / "runs")]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"bnas: error: {in_use}") and err.count("\n") == 1, err
+        # a --resume while the holder starts (its space.yaml not written yet): the holder too
+        assert main(["search", str(DEMO), "--name", "demo", "--storage",
+                     str(tmp_path / "runs"), "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"bnas: error: {in_use}") and err.count("\n") == 1, err
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     finally:

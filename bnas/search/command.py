@@ -29,7 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bnas.errors import BnasError
-    from bnas.search.run_dir import check_resume_trust, check_run_name, load_run_space
+    from bnas.search.run_dir import (
+        check_resumable,
+        check_resume_trust,
+        check_run_name,
+        load_run_space,
+    )
     from bnas.space import load_space
 
     if args.name is not None:
@@ -45,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.overrides:
             raise BnasError("--resume continues a run as it was started: drop --set")
-        if not (run_dir / SPACE_FILE).is_file():
-            raise BnasError(f"--resume: no run to resume at {run_dir}")
+        check_resumable(run_dir)
         check_resume_trust(run_dir)  # before reading anything of it
         space = load_run_space(run_dir)  # the space (and --set values) the run started with
     if args.address is not None:

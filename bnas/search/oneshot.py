@@ -221,8 +221,15 @@ def _retrain_on_tune(space: Any, run_dir: Path, storage_path: Path, name: str,
         print(f"retraining: resuming the Ray Tune experiment in {run_dir}", flush=True)
         tuner = restore_tuner(run_dir, trainable)
     else:
+        import ray
+
+        from bnas.space.preflight import workers_that_fit
+
+        cluster = ray.cluster_resources()
+        at_once = min(len(points), workers_that_fit(space, cluster.get("CPU", 0.0),
+                                                    cluster.get("GPU", 0.0)))
         print(f"retraining {len(points)} candidate(s) stand-alone on Ray Tune, "
-              f"{space.search.max_concurrent} at a time", flush=True)
+              f"{at_once} at a time", flush=True)
         tuner = tune.Tuner(
             trainable,
             tune_config=tune_config(space, CandidateList(points), len(points)),

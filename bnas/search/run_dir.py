@@ -87,6 +87,14 @@ def check_resume_trust(run_dir: Path) -> None:
             _refuse(path, info, user, "")
 
 
+def check_resumable(run_dir: Path) -> None:
+    """A one-line BnasError unless ``run_dir`` holds a run to resume. A run still starting
+    holds its folder before it writes ``space.yaml``: its holder is named, as for any run."""
+    if not (run_dir / SPACE_FILE).is_file():
+        RunLock(run_dir, "bnas search --resume").check_free()
+        raise BnasError(f"--resume: no run to resume at {run_dir}")
+
+
 class RunFolder:
     """A search's run directory, ``STORAGE/NAME`` (both absolute: :attr:`storage`,
     :attr:`path`), checked when made: the name must be a run name; a new run refuses a folder
@@ -99,9 +107,8 @@ class RunFolder:
         self.storage = Path(storage).expanduser().resolve()
         self.path = self.storage / name
         self.resume = resume
-        if resume and not (self.path / SPACE_FILE).is_file():
-            raise BnasError(f"--resume: no run to resume at {self.path}")
         if resume:
+            check_resumable(self.path)
             check_resume_trust(self.path)
         self._lock = RunLock(self.path, "bnas search" + " --resume" * resume, create=not resume)
         self._lock.check_free()
