@@ -280,12 +280,13 @@ class RayStarted(AssertionError):
 def ray_tripwire(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make starting Ray fail loudly: `bnas search` must refuse bad input before it."""
     import bnas.search.cluster
-    import bnas.search.controller
+    import bnas.search.multitrial
+    import bnas.search.oneshot
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise RayStarted("bnas search started Ray on bad input")
 
-    for module in (bnas.search.cluster, bnas.search.controller):
+    for module in (bnas.search.cluster, bnas.search.multitrial, bnas.search.oneshot):
         monkeypatch.setattr(module, "ray_session", refuse)
 
 

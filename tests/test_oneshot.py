@@ -187,7 +187,7 @@ def test_over_budget_candidates_are_told_but_never_scored(oneshot_run):
 
 def _supernet_and_batches(run_dir: Path):
     """The run's supernet and the scoring batches, built here from the documented recipe."""
-    from bnas.search.controller import load_run_space
+    from bnas.search.run_dir import load_run_space
     from bnas.supernet import calibration_batches, load_supernet
     from bnas.supernet.training import supernet_config
     from bnas.train.checkpoint import epoch_seed

@@ -340,7 +340,7 @@ def test_a_search_space_costs_its_candidates_from_parts_measured_up_front():
     import optuna
 
     from bnas.profile import CostParts, add_cost_parts, cost_parts
-    from bnas.search.controller import cost_cover, warm_cost_model
+    from bnas.search.sampler import cost_cover, warm_cost_model
     from bnas.space import parse_space
     from bnas.train import TrainConfig, train
 

@@ -13,12 +13,12 @@ from bnas.pareto import dominates, pareto_front
 from bnas.search.summary import load_summary
 
 if TYPE_CHECKING:
-    from bnas.search.controller import run_search
+    from bnas.search.dispatch import run_search
     from bnas.search.supernet_training import train_supernet_on_ray
 
 __all__ = ["SUMMARY_FILE", "dominates", "load_summary", "pareto_front", "run_search",
            "train_supernet_on_ray"]
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "run_search": "bnas.search.controller",
+    "run_search": "bnas.search.dispatch",
     "train_supernet_on_ray": "bnas.search.supernet_training",
 })

@@ -1,10 +1,10 @@
 """The candidate search of a one-shot run: Optuna proposes, Ray actors score, Optuna learns.
 
 Round after round, the driver asks Optuna's sampler (TPE, random, grid or NSGA-II: the one
-:func:`bnas.search.controller.make_sampler` builds for a multi-trial search) for
+:func:`bnas.search.sampler.make_sampler` builds for a multi-trial search) for
 ``max_concurrent × evaluate.batch`` candidates through its ask-and-tell interface, costs
 each one and applies the budgets exactly as a multi-trial search does
-(:func:`bnas.search.controller.define_by_run`), sends the candidates within budget to
+(:func:`bnas.search.sampler.define_by_run`), sends the candidates within budget to
 ``max_concurrent`` Ray actors in batches of ``evaluate.batch``, and tells the sampler every
 result in the order it asked. Over-budget candidates are never scored: the sampler is told
 their constraint violation and the worst accuracy, as in a multi-trial search. An
@@ -40,9 +40,10 @@ from bnas.architecture import Architecture
 from bnas.files import CANDIDATES_FILE, STUDY_JOURNAL_FILE
 from bnas.pareto import dominates
 from bnas.run_record import front_objectives, json_value
-from bnas.search.controller import define_by_run, make_sampler, trial_resources, trial_threads
+from bnas.search.sampler import define_by_run, make_sampler
 from bnas.search.shutdown import StopSignals
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, never_trained
+from bnas.search.tuner import trial_resources, trial_threads
 from bnas.writing import write_text_atomic
 
 SCORED, REPEATED, OVER_BUDGET = "scored", "repeated", "over_budget"

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bnas.errors import BnasError
-    from bnas.search.run_dir import check_resume_trust, check_run_name
+    from bnas.search.run_dir import check_resume_trust, check_run_name, load_run_space
     from bnas.space import load_space
 
     if args.name is not None:
@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or space.name
     run_dir = Path(args.storage).resolve() / name
     from bnas.files import SPACE_FILE
-    from bnas.search.controller import load_run_space, print_outcome, run_search
+    from bnas.search.dispatch import run_search
+    from bnas.search.outcome import print_outcome
     from bnas.search.shutdown import SearchInterrupted
 
     if args.resume:

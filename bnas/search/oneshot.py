@@ -45,22 +45,21 @@ from bnas.reading import read_json
 from bnas.run_record import ONESHOT_PHASES, SUPERNET_METRIC, is_trained, json_value
 from bnas.search.candidates import Candidate, search_candidates, select_for_retraining
 from bnas.search.cluster import ray_session, wait_for_a_node
-from bnas.search.controller import (
+from bnas.search.run_dir import run_directory, write_space
+from bnas.search.sampler import start_cost_model
+from bnas.search.shutdown import StopSignals
+from bnas.search.summary import build_summary, trial_records, worker_failures, write_summary
+from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, INIT_WEIGHTS_KEY
+from bnas.search.tuner import (
     fit_tuner,
     restore_tuner,
-    run_directory,
     scratch_folder,
-    start_cost_model,
     trial_resources,
     trial_threads,
     tune_config,
     tune_run_config,
     tune_trainable,
-    write_space,
 )
-from bnas.search.shutdown import StopSignals
-from bnas.search.summary import build_summary, trial_records, worker_failures, write_summary
-from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, INIT_WEIGHTS_KEY
 from bnas.space.preflight import preflight
 from bnas.writing import write_text_atomic
 

@@ -1,4 +1,5 @@
-"""Where a search run lives (``STORAGE/NAME``) and when bnas may resume one.
+"""Where a search run lives (``STORAGE/NAME``), shared by both strategies: the run folder made
+or checked (name, emptiness, resume trust), the space it keeps and the space read back from it.
 
 **Names.** ``--name`` follows the rule of the YAML's ``name:`` (:data:`bnas.files.RUN_NAME_PATTERN`,
 at most :data:`bnas.files.RUN_NAME_MAX_LENGTH` characters): one plain folder name, so a run
@@ -21,9 +22,13 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from bnas.errors import BnasError
-from bnas.files import RUN_NAME_MAX_LENGTH, RUN_NAME_PATTERN
+from bnas.files import OVERRIDES_FILE, RUN_NAME_MAX_LENGTH, RUN_NAME_PATTERN, SPACE_FILE
+from bnas.reading import read_yaml
 
 _WHY = ("resuming executes the run's pickled Ray state, so bnas resumes only runs nobody else "
         "can have changed")
@@ -60,6 +65,41 @@ def check_resume_trust(run_dir: Path) -> None:
                 raise BnasError(f"--resume: {path} is a broken link; {_WHY}") from None
         if info.st_uid != user or _writable_by_others(info, private_group):
             _refuse(path, info, user, "")
+
+
+def run_directory(name: str, storage: str | Path, resume: bool) -> tuple[Path, Path]:
+    """``(storage path, run directory)``, both absolute. The name must be a run name; a new
+    run refuses a run directory that holds anything; ``resume`` requires one that holds a
+    run and that only the current user can have written (see the module docstring)."""
+    check_run_name(name)
+    storage_path = Path(storage).expanduser().resolve()
+    run_dir = storage_path / name
+    if resume and not (run_dir / SPACE_FILE).is_file():
+        raise BnasError(f"--resume: no run to resume at {run_dir}")
+    if resume:
+        check_resume_trust(run_dir)
+    if not resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise BnasError(
+            f"{run_dir} already holds a run; use --resume to continue it or --name for a new one"
+        )
+    return storage_path, run_dir
+
+
+def write_space(space: Any, run_dir: Path) -> None:
+    """Keep the space as given (and its ``--set`` overrides) in a new run directory."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / SPACE_FILE).write_text(space.source_text)
+    if space.overrides:
+        (run_dir / OVERRIDES_FILE).write_text(yaml.safe_dump(space.overrides))
+
+
+def load_run_space(run_dir: Path) -> Any:
+    """The space a run was started with: its ``space.yaml`` plus the ``--set`` overrides."""
+    from bnas.space import load_space
+
+    overrides_file = run_dir / OVERRIDES_FILE
+    overrides = read_yaml(overrides_file, "overrides file").data if overrides_file.is_file() else []
+    return load_space(run_dir / SPACE_FILE, overrides=overrides)
 
 
 def _writable_by_others(info: os.stat_result, private_group: int | None) -> bool:

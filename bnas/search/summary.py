@@ -17,7 +17,7 @@ from bnas.costs import COST_KEYS
 from bnas.run_record import RunRecord, json_value
 from bnas.search.trainable import COST_KEY, FAILURE_KEY, FEASIBLE_KEY, INIT_WEIGHTS_KEY
 
-# Config entries the controller adds beside the sampled parameters.
+# Config entries a search adds beside the sampled parameters.
 _NOT_SAMPLED = {COST_KEY, FEASIBLE_KEY, "arch", "arch_id", "optuna_number", INIT_WEIGHTS_KEY}
 EPOCH_KEYS = (
     "epoch", "step", "train_loss", "val_loss", "val_top1", "val_top5", "epoch_seconds",

@@ -76,7 +76,7 @@ def _train_trial(
     base = {"arch": arch.summary(), "arch_id": arch.arch_id, **known}
     if not config[FEASIBLE_KEY]:
         # Over budget: told to the searcher as the worst accuracy without training (the
-        # sampler's constraints_func also sees the violation, see bnas.search.controller).
+        # sampler's constraints_func also sees the violation, see bnas.search.sampler).
         tune.report({**base, "val_top1": 0.0, **never_trained(_compared(space), base),
                      FEASIBLE_KEY: False})
         return
