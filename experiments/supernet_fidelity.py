@@ -274,9 +274,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     jobs.sort(key=lambda j: -spaces[j["dataset"]].epochs * _step_cost(j["sections"]))
     print(f"\n== supernets: {len(jobs)}, each then scoring {count} candidates and the arms",
           flush=True)
-    supernet_runs = run_jobs(supernet_job, jobs, exp.workers,
-                             lambda j: f"{j['dataset']:<16} {j['recipe']:<12} seed {j['seed_index']}",
-                             _supernet_outcome)
+    supernet_runs = run_jobs(
+        supernet_job, jobs, exp.workers,
+        lambda j: f"{j['dataset']:<16} {j['recipe']:<12} seed {j['seed_index']}",
+        _supernet_outcome)
 
     train_jobs = []
     for seed in seeds:
@@ -294,7 +295,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for analysis in analyses:
         for seed in winner_seeds:
             train_jobs.append({"part": "winner", "dataset": analysis["dataset"],
-                               "recipe": analysis["recipe"], "arm": f"winner ({analysis['recipe']})",
+                               "recipe": analysis["recipe"],
+                               "arm": f"winner ({analysis['recipe']})",
                                "seed": seed, "arch": analysis["winner"].to_dict(),
                                "config": train_config(spaces[analysis["dataset"]], seed)})
     print(f"\n== stand-alone training: {len(train_jobs)} runs", flush=True)
@@ -426,7 +428,7 @@ def plot(analyses: list[dict[str, Any]], standalone_by: dict[str, Any], path: Pa
                           color="0.5", lw=1, zorder=1)
         width = 0.8 / max(1, sum(a["seeds"] for a in mine))
         offset = -0.4 + width / 2
-        for r, a in enumerate(mine):
+        for a in mine:
             for s in range(a["seeds"]):
                 effects = a["effects"][f"seed {s}"]
                 xs = [i + offset for i in range(len(effects))]

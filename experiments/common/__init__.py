@@ -42,5 +42,6 @@ __all__ = [
     "comparison_line", "comparison_rows", "count", "flow", "git_commit", "kendall_tau",
     "local_ray", "machine", "markdown_table", "mean_sd", "noise_ceiling", "pct", "pm",
     "plot_race", "pvalue", "pyplot", "race_tables", "resolve_root", "run_jobs",
-    "run_one_search", "run_training", "scaled_space", "search_race", "verdict", "versions", "write_csv",
+    "run_one_search", "run_training", "scaled_space", "search_race", "verdict", "versions",
+    "write_csv",
 ]
