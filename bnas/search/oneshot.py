@@ -43,7 +43,13 @@ from bnas.files import (
 from bnas.rank_agreement import kendall_tau
 from bnas.reading import read_json
 from bnas.run_record import ONESHOT_PHASES, SUPERNET_METRIC, is_trained, json_value
-from bnas.search.candidates import Candidate, search_candidates, select_for_retraining
+from bnas.search.candidates import (
+    Candidate,
+    describe_effects,
+    search_candidates,
+    select_for_retraining,
+    site_effect_records,
+)
 from bnas.search.cluster import ray_session, wait_for_a_node
 from bnas.search.run_dir import run_directory, write_space
 from bnas.search.sampler import start_cost_model
@@ -171,16 +177,18 @@ def _train_supernet(space: Any, run_dir: Path, state: PhaseState, address: str |
     """Phase (a); returns the supernet's final checkpoint folder."""
     if state.done("supernet"):
         return run_dir / state["supernet"]["checkpoint"]
-    from bnas.search.supernet_training import train_supernet_on_ray
+    from bnas.search.supernet_training import seed_checkpoints, train_supernet_on_ray
     from bnas.train.checkpoint import read_checkpoint_state
 
     started = time.monotonic()
     checkpoint = train_supernet_on_ray(space, run_dir, address_given=address is not None,
                                        resume=resume)
-    history = read_checkpoint_state(checkpoint, what="supernet")["history"]
+    seeds = space.search.supernet.seeds
+    history = read_checkpoint_state(seed_checkpoints(checkpoint, 1)[0],
+                                    what="supernet")["history"]
     state.update("supernet", seconds=time.monotonic() - started, done=True,
                  checkpoint=os.path.relpath(checkpoint, run_dir),
-                 candidate_epochs=float(history[-1]["candidate_epochs"]))
+                 candidate_epochs=float(history[-1]["candidate_epochs"]) * seeds)
     return Path(checkpoint)
 
 
@@ -192,7 +200,10 @@ def _search(space: Any, run_dir: Path, checkpoint: Path, state: PhaseState, name
     from bnas.search.candidates import EvaluationWorkers
 
     started = time.monotonic()
-    with EvaluationWorkers(space, checkpoint) as workers:
+    from bnas.search.supernet_training import seed_checkpoints
+
+    folders = seed_checkpoints(checkpoint, space.search.supernet.seeds)
+    with EvaluationWorkers(space, folders) as workers:
         outcome = search_candidates(space, run_dir, workers, name=name, signals=signals)
         chosen = select_for_retraining(outcome, space)
         selected = [_selection(candidate) for candidate in chosen]
@@ -201,15 +212,17 @@ def _search(space: Any, run_dir: Path, checkpoint: Path, state: PhaseState, name
                 path = run_dir / WARM_START_DIR / f"candidate_{candidate.number}.safetensors"
                 workers.extract(candidate.arch, path)
                 entry[INIT_WEIGHTS_KEY] = os.path.relpath(path, run_dir)
+    effects = site_effect_records(outcome.scored, space.search.supernet.seeds)
     state.update("search", seconds=time.monotonic() - started, done=True,
                  candidate_epochs=outcome.candidate_epochs, scored=len(outcome.scored),
-                 over_budget=outcome.over_budget, selected=selected)
+                 over_budget=outcome.over_budget, selected=selected, **effects)
     print(f"search done: {len(outcome.candidates)} candidates, {len(outcome.scored)} scored, "
           f"{outcome.over_budget} over budget; retraining {len(selected)} "
           f"({space.search.evaluate.retrain}"
           f"{', warm-started' if space.search.evaluate.warm_start else ''}): "
           + ", ".join(f"{entry['arch_summary']} ({entry[SUPERNET_METRIC]:.4f})"
                       for entry in selected), flush=True)
+    print(describe_effects(effects), flush=True)
     return selected
 
 
@@ -275,4 +288,7 @@ def oneshot_record(space: Any, state: PhaseState,
                            "seconds": state[phase]["seconds"]} for phase in ONESHOT_PHASES},
         "kendall_tau": json_value(agreement["tau"]),
         "kendall_p": json_value(agreement["p"]),
+        "seeds": space.search.supernet.seeds,
+        "site_effects": state["search"].get("site_effects", []),
+        "seed_rank_agreement": state["search"].get("seed_rank_agreement", []),
     }

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from bnas.architecture import Architecture
+from bnas.run_record import seed_metric
 from bnas.space import SearchSpace
 from bnas.supernet.evaluation import Batch, evaluate_candidate, evaluate_candidates
 from bnas.supernet.network import Supernet
@@ -39,10 +40,6 @@ from bnas.supernet.training import (
 )
 from bnas.train.checkpoint import save_model
 from bnas.train.runtime import resolve_device
-
-# A seed's score of a candidate is kept under its metric name with this suffix and the seed's
-# index ("val_top1_seed1"); the metric's own name holds the mean over seeds.
-SEED_SUFFIX = "_seed"
 
 
 @dataclass(frozen=True)
@@ -145,12 +142,12 @@ class CandidateScorer:
 
 
 def combine(per_seed: Sequence[dict[str, float]]) -> dict[str, float]:
-    """``val_<metric>``: the mean over the seeds' scores; with two or more seeds also
-    ``val_<metric>_seed<i>`` for each."""
+    """``val_<metric>``: the mean over the seeds' scores; with two or more seeds also each
+    seed's (:func:`bnas.run_record.seed_metric`)."""
     out: dict[str, float] = {}
     for name in per_seed[0]:
         values = [scores[name] for scores in per_seed]
         out[f"val_{name}"] = sum(values) / len(values)
         if len(values) > 1:
-            out.update({f"val_{name}{SEED_SUFFIX}{i}": value for i, value in enumerate(values)})
+            out.update({seed_metric(f"val_{name}", i): value for i, value in enumerate(values)})
     return out

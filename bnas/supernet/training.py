@@ -354,8 +354,8 @@ def train_supernet(
     ``seed_index``: which of ``supernet.seeds`` supernets this is (:func:`supernet_config`);
     under torch.distributed the process's rank decides instead (:func:`seed_process`).
 
-    Each epoch's history row: ``epoch``, ``step`` (two-step phase, if any), ``train_loss`` and
-    ``train_top1`` (mean over the step's candidates), ``val_loss_largest``,
+    Each epoch's history row: ``epoch``, ``seed_index``, ``step`` (two-step phase, if any),
+    ``train_loss`` and ``train_top1`` (mean over the step's candidates), ``val_loss_largest``,
     ``val_top1_largest``, ``val_loss_smallest``, ``val_top1_smallest`` (after BatchNorm
     recalibration), ``candidates_per_step``, ``candidates_sampled`` and
     ``distinct_candidates`` (this epoch), ``dynamic_share`` (per block, the share of its sites
@@ -402,7 +402,8 @@ def train_supernet(
             load_model_weights(supernet, Path(state["folder"]) / MODEL_FILE, what="resume")
         supernet.to(target)
         run = _SupernetRun(space, supernet, config, prepared, target, process=process,
-                           teacher=teacher, state=state, out_dir=out_dir, on_epoch=on_epoch)
+                           seed_index=seed_index, teacher=teacher, state=state,
+                           out_dir=out_dir, on_epoch=on_epoch)
         return run.epochs(progress)
 
 
@@ -418,12 +419,13 @@ class _SupernetRun:
 
     def __init__(self, space: SearchSpace, supernet: Supernet, config: TrainConfig,
                  prepared: PreparedData, device: torch.device, *, process: SeedProcess,
-                 teacher: nn.Module | None, state: dict[str, Any] | None, out_dir: Path,
-                 on_epoch: OnEpoch | None) -> None:
+                 seed_index: int, teacher: nn.Module | None, state: dict[str, Any] | None,
+                 out_dir: Path, on_epoch: OnEpoch | None) -> None:
         self.space, self.supernet, self.config = space, supernet, config
         self.arch, self.splits = prepared.arch, prepared.splits  # arch: the largest candidate
         splits = prepared.splits
         shard = process.shard
+        self.seed_index = seed_index
         self.device, self.shard, self.out_dir, self.on_epoch = device, shard, out_dir, on_epoch
         self.rank = 0 if shard is None else shard[0]
         self.model: nn.Module = supernet
@@ -481,7 +483,7 @@ class _SupernetRun:
         per_step = len(self.sampler.candidates(0))
         first = (epoch - 1) * self.steps_per_epoch
         drawn = sampled(self.sampler, range(first, first + self.steps_per_epoch))
-        metrics: dict[str, Any] = {"epoch": epoch}
+        metrics: dict[str, Any] = {"epoch": epoch, "seed_index": self.seed_index}
         phase = phase_of(self.config, epoch)
         if phase is not None:
             metrics["step"] = phase
