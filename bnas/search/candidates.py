@@ -86,8 +86,8 @@ class Evaluator:
         return self.scorer.score_many([Architecture.from_dict(arch) for arch in archs])
 
     def work(self) -> tuple[int, float]:
-        """(candidates this actor scored, seconds it spent scoring them)."""
-        return self.scorer.scored, self.scorer.seconds
+        """(candidates this actor scored, CPU seconds it spent scoring them)."""
+        return self.scorer.scored, self.scorer.cpu_seconds
 
     def extract(self, arch: dict[str, Any], path: str) -> dict[str, float]:
         """Save ``arch``'s inherited weights in the first seed's supernet (BatchNorm
@@ -175,7 +175,7 @@ class SearchOutcome:
     train_images: int
     seconds: float  # wall time of this process's part of the search
     worker_scored: int = 0  # candidates the evaluation actors scored in this process's part
-    worker_seconds: float = 0.0  # their time spent scoring (summed over actors)
+    worker_seconds: float = 0.0  # their CPU time spent scoring (summed over actors)
 
     @property
     def scored(self) -> list[Candidate]:
@@ -310,8 +310,8 @@ class EvaluationWorkers:
         return scores
 
     def work(self) -> tuple[int, float]:
-        """(candidates the actors scored, seconds they spent scoring), summed over actors;
-        (0, 0.0) when none was started."""
+        """(candidates the actors scored, CPU seconds they spent scoring), summed over
+        actors; (0, 0.0) when none was started."""
         import ray
 
         done = ray.get([actor.work.remote() for actor in self._actors])
@@ -392,9 +392,8 @@ def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, 
     write_candidates(candidates, run_dir / CANDIDATES_FILE)
     scored, seconds = workers.work()
     if scored:
-        threads = trial_threads(space)
-        log(f"candidate search: the workers scored {scored} candidates in {seconds:.1f} s of "
-            f"scoring: {scored / seconds / threads:.1f} candidates per second per core")
+        log(f"candidate search: the workers scored {scored} candidates in {seconds:.1f} CPU s: "
+            f"{scored / max(seconds, 1e-9):.1f} candidates per CPU second")
     images, train_images = workers.scoring_images()
     return SearchOutcome(candidates, standing.front.candidates(), images, train_images,
                          time.monotonic() - started, scored, seconds)
