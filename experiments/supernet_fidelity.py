@@ -58,7 +58,7 @@ from experiments.common import (
     run_training,
     write_csv,
 )
-from experiments.common.frame import relative_paths
+from experiments.common.frame import CONFIGS, load_config, relative_paths
 from experiments.dysign_vs_rsign import data_config, fitted_args
 
 NAME = "supernet_fidelity"
@@ -75,7 +75,11 @@ def dataset_sections(config: dict[str, Any], exp: Experiment) -> dict[str, dict[
     out = {}
     for label, spec in config["datasets"].items():
         sections = json.loads(json.dumps(config["space"]))  # a deep copy of plain data
-        data = data_config(spec["data"], exp.scale)
+        data = dict(spec["data"])
+        source = data.pop("from", None)  # that experiment config's dataset of this label
+        if source is not None:
+            data = {**load_config(CONFIGS / f"{source}.yaml")["datasets"][label], **data}
+        data = data_config(data, exp.scale)
         sections["data"] = data
         backbone = sections["backbone"]
         args = fitted_args({k: v for k, v in backbone.items() if k != "name"}, data)
@@ -290,8 +294,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for label in spaces:
         for recipe in recipes:
             runs = [r for r in supernet_runs if r["dataset"] == label and r["recipe"] == recipe]
-            analyses.append(recipe_analysis(label, recipe, runs, candidates[label],
-                                            arm_names[label], {}))
+            analysis = recipe_analysis(label, recipe, runs, candidates[label],
+                                       arm_names[label], {})
+            analyses.append(analysis)
+            agreement = analysis["agreement"]
+            print(f"{label} {recipe}: seeds agree in sign at {agreement.agreeing_sites}/"
+                  f"{len(agreement.sites)} sites (not: {' '.join(agreement.disagreeing)}); "
+                  f"seed vs seed τ " + " ".join(f"{p['tau']:+.2f}" for p in agreement.rank)
+                  + f"; winner {analysis['winner'].summary()} "
+                  f"({pct(analysis['winner_score'])})", flush=True)
     for analysis in analyses:
         for seed in winner_seeds:
             train_jobs.append({"part": "winner", "dataset": analysis["dataset"],
