@@ -131,12 +131,12 @@ def _check_budgets(space: SearchSpace, cheapest: Architecture) -> None:
 
 
 def _parallel(space: SearchSpace) -> int:
-    """How many trials (or supernet workers) train at once on this machine."""
+    """How many trials (or supernet processes: seeds × workers) train at once here."""
     from bnas.train.runtime import available_cpus
 
     search = space.search
     if search.strategy == "oneshot":
-        return search.supernet.workers
+        return search.supernet.seeds * search.supernet.workers
     fit = max(1, math.floor(available_cpus() / search.resources_per_trial.cpu))
     return min(search.max_concurrent, fit)
 
@@ -150,18 +150,24 @@ def _check_resources(space: SearchSpace) -> None:
     search = space.search
     resources = search.resources_per_trial
     cpus, gpus = available_cpus(), torch.cuda.device_count()
-    workers = search.supernet.workers if search.strategy == "oneshot" else 1
-    what = "a trial" if workers == 1 else f"{workers} supernet workers"
+    workers, what = 1, "a trial"
+    if search.strategy == "oneshot":
+        supernet = search.supernet
+        workers = supernet.seeds * supernet.workers
+        if workers > 1:
+            what = (f"{supernet.seeds} supernet seeds × {supernet.workers} workers"
+                    if supernet.seeds > 1 else f"{workers} supernet workers")
+    asks = "asks" if workers == 1 else "ask"
     if resources.cpu * workers > cpus:
         raise LocatedError(
             ("search", "resources_per_trial", "cpu"),
-            f"{what} asks for {resources.cpu * workers:g} CPUs, this machine has {cpus}: Ray "
+            f"{what} {asks} for {resources.cpu * workers:g} CPUs, this machine has {cpus}: Ray "
             "would wait for them forever (lower it, or search on a cluster with --address)",
         )
     if resources.gpu * workers > gpus:
         raise LocatedError(
             ("search", "resources_per_trial", "gpu"),
-            f"{what} asks for {resources.gpu * workers:g} GPUs, this machine has {gpus}",
+            f"{what} {asks} for {resources.gpu * workers:g} GPUs, this machine has {gpus}",
         )
 
 
