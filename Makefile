@@ -31,13 +31,14 @@ $(VENV)/timm-tests/.fetched: $(VENV)/.installed
 	rm "timm-$$version.tar.gz"
 	touch $@
 
-# The README's demo: cost of one architecture, then search → export → report on digits.
+# The README's demo: cost of one architecture, then search → report → export on digits; it
+# ends with the best trial's bit-packed model and its latency against the float twin's.
 demo: setup
 	$(BIN)/bnas profile architectures/reactnet_a_tiny_mixed.yaml
 	rm -rf runs/demo-digits
 	$(BIN)/bnas search search_spaces/demo_digits.yaml
-	$(BIN)/bnas export runs/demo-digits --best --onnx
 	$(BIN)/bnas report runs/demo-digits
+	$(BIN)/bnas export runs/demo-digits --best --openvino
 
 # Two test processes, one file each at a time: most of a Ray test is waiting (processes
 # starting, a node declared dead), so two keep both cores busy (~6.5 min instead of ~8.5).

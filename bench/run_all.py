@@ -13,7 +13,6 @@ the raw measurements of every benchmark, the versions, the machine and the comma
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shlex
 import sys
@@ -76,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true",
                         help="fewer rounds and trials (a smoke test; noisier ratios)")
     args = parser.parse_args(argv)
-    from experiments.common import git_commit, machine, versions
+    from experiments.common import write_report
 
     started = time.time()
     step_args = ["--rounds", "2", "--steps", "2"] if args.quick else []
@@ -107,15 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
                              *map(shlex.quote, sys.argv[1:] if argv is None else argv)]),
         "figures": rows,
         "all_ok": all(row["ok"] for row in rows if row["target"] != "-"),
-        "wall_seconds": round(time.time() - started, 1),
-        "code": git_commit(),
-        "versions": versions(),
-        "machine": machine(),
         "raw": results,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"\nwritten: {args.json}  ({report['wall_seconds']:.0f} s)")
+    report = write_report(args.json, report, started)
     return report
 
 

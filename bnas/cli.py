@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("bnas.search.command", "search a space with Ray Tune + Optuna + ASHA"),
     "export": ("bnas.export.command", "export the best / top-k / Pareto trials of a run"),
     "report": ("bnas.report.command", "plots and a Markdown summary of a run"),
+    "predict": ("bnas.deploy.command", "top-k classes of images with an exported bit-packed model"),
 }
 
 

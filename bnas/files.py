@@ -17,7 +17,9 @@ A training run folder (``bnas train --out DIR``, a search trial's checkpoint, an
 A checkpoint folder: ``model.safetensors``, ``best_model.safetensors``,
 ``optimizer.safetensors``, ``trainer_state.json``. An export folder: ``arch.yaml``,
 ``model.safetensors``, ``retrain.yaml``, ``MODEL_CARD.md``, ``export.json`` and, with ONNX,
-``model.onnx``, ``sample_input.npy``, ``sample_logits.npy``.
+``model.onnx``, ``sample_input.npy``, ``sample_logits.npy``; with OpenVINO, ``model.xml`` and
+``model.bin`` (the bit-packed model); ``preprocessing.json`` (what a runtime does to an image
+before the model sees it).
 """
 
 # -- a search run directory: STORAGE/NAME, NAME one plain folder name (the YAML's ``name:`` or
@@ -62,3 +64,6 @@ RETRAIN_OUT = "retrain"
 ONNX_FILE = "model.onnx"
 SAMPLE_INPUT_FILE = "sample_input.npy"
 SAMPLE_LOGITS_FILE = "sample_logits.npy"
+OPENVINO_FILE = "model.xml"  # OpenVINO IR; its weights in model.bin beside it
+OPENVINO_WEIGHTS_FILE = "model.bin"
+PREPROCESSING_FILE = "preprocessing.json"

@@ -15,6 +15,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import cost_model  # noqa: E402
+import deploy  # noqa: E402
 import run_all  # noqa: E402
 import scoring_cost  # noqa: E402
 import search_overhead  # noqa: E402
@@ -120,3 +121,20 @@ def test_scoring_cost_measures_its_passes_and_judges_its_share(tmp_path: Path) -
     assert judged["search / supernet, CPU per seed"]["measured"] is None  # --no-ray
     share = judged["scoring / supernet, CPU per seed"]
     assert share["ok"] == (share["measured"] <= 0.25)
+
+
+def test_deploy_bench_judges_every_target(tmp_path: Path) -> None:
+    """bench/deploy.py on tiny networks: every target measured, every model timed in the
+    precision that really ran, the IR's weights near the cost model's size."""
+    out = tmp_path / "deploy.json"
+    result = deploy.main(["--quick", "--threads", "1", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    assert set(deploy.TARGETS) <= set(result["ratios"])
+    assert all(math.isfinite(v) and v > 0 for v in result["ratios"].values())
+    timing = result["timings"]["reactnet_a, 1 thread(s)"]
+    assert {"static bit-packed f32", "dynamic ONNX Runtime", "static OpenVINO bf16"} <= set(timing)
+    assert timing["static bit-packed f32"]["runtime_precision"] == "f32"
+    assert all(kernel.endswith("_u1") for kernel in timing["kernels"])
+    assert 0.8 < result["ratios"]["IR model.bin / size_mib"] < 1.2
+    assert {row["in"] for row in result["layers"]} == {16, 32, 64}
+

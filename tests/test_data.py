@@ -24,7 +24,7 @@ from bnas.data import (
     make_loader,
 )
 from bnas.data._idx import FASHION_MNIST
-from bnas.data._transforms import CIFAR10_STATS
+from bnas.datasets import DATASETS
 from bnas.errors import BnasError
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -146,7 +146,8 @@ def test_cifar10_pixels_and_normalization(cifar10_root: Path) -> None:
     splits = load_splits("cifar10", cifar10_root, augment=False)
     with (cifar10_root / "cifar-10-batches-py" / "data_batch_1").open("rb") as f:
         raw = pickle.load(f)[b"data"][0].reshape(3, 32, 32)
-    mean, std = (torch.tensor(s).view(3, 1, 1) for s in CIFAR10_STATS)
+    facts = DATASETS["cifar10"]
+    mean, std = (torch.tensor(s).view(3, 1, 1) for s in (facts.mean, facts.std))
     expected = (torch.from_numpy(raw).float() / 255 - mean) / std
     # pool index 0 is the first image of data_batch_1, wherever the split put it
     ds = splits.train if 0 in _indices(splits.train) else splits.val

@@ -40,8 +40,7 @@ def exported(run_dir: Path) -> Path:
 
 def _evaluate(arch: Architecture, weights: Path, train: dict) -> float:
     from bnas.data import load_splits, make_loader
-    from bnas.models import build_model
-    from bnas.train.checkpoint import load_model_weights
+    from bnas.models import build_model, load_model_weights
     from bnas.train.evaluation import evaluate
 
     data = train["data"]
@@ -271,6 +270,126 @@ def test_onnx_runtime_needs_no_torch(exported: Path) -> None:
     # Logits are not an image batch; a missing model is no model: one line, exit 2.
     assert onnx_main([str(exported / "model.onnx"), str(exported / "sample_logits.npy")]) == 2
     assert onnx_main([str(exported / "nope.onnx"), str(exported / "sample_input.npy")]) == 2
+
+
+# -- the bit-packed model (OpenVINO) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def deployed(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("openvino-export")
+    assert main(["export", str(run_dir), "--best", "--openvino", "--out", str(out)]) == 0
+    return out / "best"
+
+
+@pytest.fixture(scope="session")
+def digit_files(tmp_path_factory: pytest.TempPathFactory, summary: dict) -> list[tuple[Path, int]]:
+    """A few validation digits of the best trial's split as 8-bit PNG files, with labels."""
+    from PIL import Image
+
+    from bnas.data import load_splits
+
+    folder = tmp_path_factory.mktemp("digits")
+    (folder / "nested").mkdir()
+    splits = load_splits("digits", seed=summary["best"]["config"]["train"]["seed"])
+    files = []
+    for k in range(12):
+        index = int(splits.val.indices[k])
+        path = folder / ("nested" if k % 2 else ".") / f"digit{k:02d}.png"
+        Image.fromarray(splits.val.pool.images[index, 0].numpy()).save(path)
+        files.append((path.resolve(), int(splits.val.pool.targets[index])))
+    (folder / "notes.txt").write_text("not an image")
+    return files
+
+
+def test_export_openvino(deployed: Path, summary: dict) -> None:
+    from bnas.datasets import Preprocessing
+
+    for name in ("model.xml", "model.bin", "model.onnx", "preprocessing.json"):
+        assert (deployed / name).is_file(), name
+    record = json.loads((deployed / "export.json").read_text())
+    openvino = record["openvino"]
+    check = openvino["check"]
+    assert check["top1_agree"] == check["images"] == record["verified"]["val_images"]
+    assert check["val_top1"] == pytest.approx(record["verified"]["val_top1"])
+    assert check["max_abs_diff"] < 1e-4
+    latency = openvino["latency"]
+    assert all(latency[f"{key}_ms"] > 0 for key in ("bitpacked", "float_openvino",
+                                                     "float_onnxruntime"))
+    assert latency["binary_conv_kernels"] and all(
+        kernel.endswith("_u1") for kernel in latency["binary_conv_kernels"])
+    # 1 bit per binary weight: the IR's weights file is near the model's size in the cost model
+    size = record["cost"]["size_mib"] * 2**20
+    assert openvino["weights_bytes"] <= 1.2 * size
+    assert set(record["files"]) >= {"model.xml", "model.bin", "preprocessing.json"}
+    preprocessing = Preprocessing.load(deployed / "preprocessing.json")
+    assert (preprocessing.channels, preprocessing.size, preprocessing.resize) == (1, 8, "stretch")
+    assert preprocessing.labels == tuple(str(i) for i in range(10))
+    card = (deployed / "MODEL_CARD.md").read_text()
+    assert "bnas predict" in card and "| bit-packed (`model.xml`) | OpenVINO |" in card
+
+
+def test_predict_without_torch(deployed: Path, digit_files: list[tuple[Path, int]]) -> None:
+    """bnas predict in a process that never imports torch, on files and a folder; its
+    classes are the exported PyTorch model's on the same validation images."""
+    import timm  # noqa: F401  (registers the bnas models)
+    from safetensors.torch import load_file
+
+    from bnas.data import load_splits
+    from bnas.models import build_model
+
+    code = ("import sys\nfrom bnas.cli import main\ncode = main(sys.argv[1:])\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\nsys.exit(code)\n")
+    folder = digit_files[0][0].parent
+    result = subprocess.run(
+        [sys.executable, "-c", code, "predict", str(deployed), str(folder), "--top-k", "2"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == len(digit_files) + 1 and lines[-1].startswith("latency: ")
+    printed = {Path(line.split(": ")[0]).resolve(): int(line.split(": ")[1].split()[0])
+               for line in lines[:-1]}
+    assert set(printed) == {path for path, _ in digit_files}  # the .txt is not an image
+    arch = Architecture.load(deployed / "arch.yaml")
+    model = build_model(arch)
+    model.load_state_dict(load_file(str(deployed / "model.safetensors")))
+    model.eval()
+    splits = load_splits("digits", seed=0)
+    with torch.no_grad():
+        expected = model(torch.stack([splits.val[k][0] for k in range(len(digit_files))]))
+    for k, (path, _) in enumerate(digit_files):
+        assert printed[path] == int(expected[k].argmax())
+
+
+def test_predict_bad_input(deployed: Path, digit_files: list[tuple[Path, int]],
+                           tmp_path: Path, exported: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    def fails(expected: str, *args: str) -> None:
+        capsys.readouterr()
+        assert main(["predict", *args]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("bnas: error: "), lines
+        assert expected in lines[0], lines[0]
+
+    image = str(digit_files[0][0])
+    fails("no such export folder", str(tmp_path / "nope"), image)
+    fails("no model.xml", str(exported), image)  # exported without --openvino
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no images here")
+    fails("no image files", str(deployed), str(empty))
+    fails("no such file or folder", str(deployed), str(tmp_path / "missing.png"))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    fails("cannot read image", str(deployed), str(broken))
+    fails("--top-k", str(deployed), image, "--top-k", "0")
+    damaged = tmp_path / "damaged"
+    shutil.copytree(deployed, damaged)
+    (damaged / "preprocessing.json").write_text('{"channels": 2}')
+    fails("preprocessing.json", str(damaged), image)
+    shutil.copy(deployed / "preprocessing.json", damaged / "preprocessing.json")
+    (damaged / "model.xml").write_text("<net><layers>")
+    fails("not a readable OpenVINO", str(damaged), image)
 
 
 # -- selection ------------------------------------------------------------------------------------

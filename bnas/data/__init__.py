@@ -15,7 +15,8 @@ Other names take a root folder: ``load_splits("mnist", "data/mnist")``,
 
 from bnas.data._base import Splits
 from bnas.data._loader import make_loader
-from bnas.data._splits import dataset_info, load_splits
+from bnas.data._splits import class_labels, dataset_info, load_splits
 from bnas.datasets import DATASET_NAMES, DatasetInfo
 
-__all__ = ["DATASET_NAMES", "DatasetInfo", "Splits", "dataset_info", "load_splits", "make_loader"]
+__all__ = ["DATASET_NAMES", "DatasetInfo", "Splits", "class_labels", "dataset_info", "load_splits",
+           "make_loader"]

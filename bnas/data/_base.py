@@ -117,14 +117,17 @@ class Format(ABC):
     def transforms(self, info: DatasetInfo, augment: bool) -> tuple[Transform, Transform]:
         """(train, eval) transforms producing ``info.img_size`` squares."""
 
+    def labels(self, root: Path | None) -> tuple[str, ...] | None:
+        """Class names the files give (an ImageFolder's folders); None where they give none."""
+        return None
+
 
 @dataclass(frozen=True)
 class InMemoryFormat(Format):
     """A dataset small enough to decode whole into a :class:`TensorPool`."""
 
-    facts: DatasetFacts  # classes, channels, native image side (bnas.datasets)
+    facts: DatasetFacts  # classes, channels, native side, normalization (bnas.datasets)
     reader: Callable[[Path | None, bool], tuple[TensorPool, TensorPool | None]]
-    stats: tuple[tuple[float, ...], tuple[float, ...]]
     pad: int  # random-crop padding in native pixels
     flip: bool  # whether a mirrored image keeps its label (not for digits)
 
@@ -136,7 +139,8 @@ class InMemoryFormat(Format):
 
     def transforms(self, info: DatasetInfo, augment: bool) -> tuple[Transform, Transform]:
         return tensor_transforms(
-            self.stats, info.img_size, augment=augment, pad=self.pad, flip=self.flip
+            (self.facts.mean, self.facts.std), info.img_size, augment=augment, pad=self.pad,
+            flip=self.flip,
         )
 
 

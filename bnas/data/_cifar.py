@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from bnas.data._base import InMemoryFormat, TensorPool, check_labels, require_root
-from bnas.data._transforms import CIFAR10_STATS, CIFAR100_STATS
 from bnas.datasets import DATASETS
 from bnas.errors import BnasError
 
@@ -139,7 +138,6 @@ CIFAR10 = InMemoryFormat(
         num_classes=DATASETS["cifar10"].num_classes,
         download_class="CIFAR10",
     ),
-    stats=CIFAR10_STATS,
     pad=4,
     flip=True,
 )
@@ -156,7 +154,6 @@ CIFAR100 = InMemoryFormat(
         num_classes=DATASETS["cifar100"].num_classes,
         download_class="CIFAR100",
     ),
-    stats=CIFAR100_STATS,
     pad=4,
     flip=True,
 )

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from bnas.data._base import InMemoryFormat, TensorPool, stratified_split
-from bnas.data._transforms import DIGITS_STATS
 from bnas.datasets import DATASETS
 from bnas.errors import BnasError
 
@@ -47,7 +46,6 @@ def read_digits(root: Path | None, download: bool) -> tuple[TensorPool, TensorPo
 DIGITS = InMemoryFormat(
     facts=DATASETS["digits"],
     reader=read_digits,
-    stats=DIGITS_STATS,
     pad=1,
     flip=False,
 )

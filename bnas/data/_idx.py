@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from bnas.data._base import InMemoryFormat, TensorPool, check_labels, require_root
-from bnas.data._transforms import FASHION_MNIST_STATS, MNIST_STATS
 from bnas.datasets import DATASETS
 from bnas.errors import BnasError
 
@@ -140,7 +139,6 @@ class IdxReader:
 MNIST = InMemoryFormat(
     facts=DATASETS["mnist"],
     reader=IdxReader("mnist", "MNIST", "https://yann.lecun.com/exdb/mnist/", None),
-    stats=MNIST_STATS,
     pad=2,
     flip=False,
 )
@@ -153,7 +151,6 @@ FASHION_MNIST = InMemoryFormat(
         "https://github.com/zalandoresearch/fashion-mnist or Debian package dataset-fashion-mnist",
         FASHION_MNIST_DEBIAN,
     ),
-    stats=FASHION_MNIST_STATS,
     pad=2,
     flip=True,
 )

@@ -12,13 +12,12 @@ from pathlib import Path
 import torch
 
 from bnas.data._base import FilePool, Format, Pool, require_root
-from bnas.data._transforms import IMAGENET_STATS, Transform, image_transforms
-from bnas.datasets import DatasetInfo
+from bnas.data._transforms import Transform, image_transforms
+from bnas.datasets import DATASETS, IMAGE_EXTENSIONS, DatasetInfo
 from bnas.errors import BnasError
 
 NAME = "imagefolder"
 DEFAULT_SIZE = 64  # Tiny-ImageNet's side; ImageNet users pass img_size=224
-EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 EXPECTED = (
     "{root}/train/<class>/*.JPEG with one folder per class, and optionally {root}/val/<class>/* "
     "as the test split (ImageNet or Tiny-ImageNet with val sorted into class folders)"
@@ -49,7 +48,7 @@ def _scan(root: Path, split: str, classes: list[str]) -> FilePool:
             )
         for dirpath, _, files in sorted(os.walk(entry.path)):
             for file in sorted(files):
-                if file.lower().endswith(EXTENSIONS):
+                if file.lower().endswith(IMAGE_EXTENSIONS):
                     paths.append(os.path.join(dirpath, file))
                     targets.append(index[entry.name])
     if not paths:
@@ -70,8 +69,12 @@ class ImageFolderFormat(Format):
         test = _scan(root, "val", classes) if (root / "val").is_dir() else None
         return train, test
 
+    def labels(self, root: Path | None) -> tuple[str, ...] | None:
+        return tuple(_classes(require_root(NAME, root, EXPECTED.format(root="ROOT"))))
+
     def transforms(self, info: DatasetInfo, augment: bool) -> tuple[Transform, Transform]:
-        return image_transforms(IMAGENET_STATS, info.img_size, augment=augment)
+        facts = DATASETS[NAME]
+        return image_transforms((facts.mean, facts.std), info.img_size, augment=augment)
 
 
 IMAGEFOLDER = ImageFolderFormat()

@@ -49,6 +49,13 @@ def dataset_info(
     return _format(name).info(_root(root), img_size)
 
 
+def class_labels(name: str, root: str | os.PathLike[str] | None = None
+                 ) -> tuple[str, ...] | None:
+    """The class names the dataset's files give (an ImageFolder's class folders, in class
+    order), or None (:class:`bnas.datasets.DatasetFacts` may name them)."""
+    return _format(name).labels(_root(root))
+
+
 def load_splits(
     name: str,
     root: str | os.PathLike[str] | None = None,

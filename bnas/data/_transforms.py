@@ -1,4 +1,4 @@
-"""Per-dataset normalization and augmentation.
+"""Per-dataset normalization and augmentation (the statistics: :mod:`bnas.datasets`).
 
 In-memory formats get :class:`TensorTransform`, a few tensor ops on the uint8 image: a search
 runs on two CPU cores, and a PIL round trip per item would cost more than the ops themselves.
@@ -14,14 +14,6 @@ import torch
 import torch.nn.functional as F
 
 Transform = Callable[..., torch.Tensor]
-
-# Per-dataset statistics on the [0, 1] scale (training sets; digits measured on all 1797).
-MNIST_STATS = ((0.1307,), (0.3081,))
-FASHION_MNIST_STATS = ((0.2860,), (0.3530,))
-DIGITS_STATS = ((0.3053,), (0.3760,))
-CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
-IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))  # = timm IMAGENET_DEFAULT_*
 
 
 class TensorTransform:

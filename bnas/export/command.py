@@ -5,6 +5,7 @@
     bnas export runs/demo-digits                  # best trial → runs/demo-digits/export/best/
     bnas export runs/demo-digits --top-k 3 --onnx # top1/ top2/ top3/, each with model.onnx
     bnas export runs/demo-digits --pareto --out exported/
+    bnas export runs/demo-digits --openvino       # + model.xml/.bin: the bit-packed model
 
 Exit codes: 0 exported, 2 bad input or a failed check (one line on stderr). Only the standard
 library is imported at module level.
@@ -28,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="every trial of the run's Pareto set → OUT/pareto1/ … (by OPs)")
     parser.add_argument("--onnx", action="store_true",
                         help="also write model.onnx, checked with onnxruntime on val images")
+    parser.add_argument("--openvino", action="store_true",
+                        help="also write model.xml/.bin, the bit-packed model (1-bit weights, "
+                        "OpenVINO), checked against PyTorch and timed against the float twin; "
+                        "implies --onnx")
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="output folder (default RUN_DIR/export)")
     parser.add_argument("--data-root", metavar="DIR",
@@ -51,11 +56,19 @@ def run(args: argparse.Namespace) -> int:
 
     records = export_run(
         args.run_dir, mode=mode, k=args.top_k if mode == "top-k" else 1, onnx=args.onnx,
-        out=args.out,
+        openvino=args.openvino, out=args.out,
         data_root=args.data_root, tolerance_pt=args.tolerance, onnx_atol=args.onnx_atol,
         opset=args.opset,
     )
     if records:
         first = records[0]["paths"]["retrain"]
         print(f"exported {len(records)} trial(s); retrain one with: bnas train {first}")
+    for record in records:
+        if record.get("openvino"):
+            latency = record["openvino"]["latency"]
+            bitpacked, float_twin = latency["bitpacked_ms"], latency["float_onnxruntime_ms"]
+            print(f"bit-packed model {record['paths']['folder']}/model.xml: {bitpacked:.3g} ms "
+                  f"vs its float twin's {float_twin:.3g} ms in ONNX Runtime "
+                  f"({float_twin / bitpacked:.1f}x) on this machine ({latency['cpu']}, 1 thread, "
+                  "batch 1)")
     return 0

@@ -8,6 +8,9 @@ For each chosen trial (see :mod:`bnas.export.selection`) the export folder holds
     model.onnx           (--onnx) opset ≥ 17, dynamic batch, checked against PyTorch
     sample_input.npy     (--onnx) a few normalized validation images ...
     sample_logits.npy    (--onnx) ... and PyTorch's logits for them
+    model.xml, model.bin (--openvino) the bit-packed model, checked and timed against the
+                         float twin (see bnas.export.openvino_export)
+    preprocessing.json   what a runtime does to an image file before the model sees it
     MODEL_CARD.md        what it is, how good, what it costs, how to use and retrain it
     export.json          the same as data (trial, metrics, cost, checks, file hashes)
 
@@ -40,6 +43,9 @@ from bnas.files import (
     EXPORT_DIR,
     MODEL_FILE,
     ONNX_FILE,
+    OPENVINO_FILE,
+    OPENVINO_WEIGHTS_FILE,
+    PREPROCESSING_FILE,
     RECORD_FILE,
     RETRAIN_FILE,
     RETRAIN_OUT,
@@ -66,19 +72,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _preprocessing(dataset: Any, name: str) -> str:
-    transform = getattr(dataset, "transform", None)
-    text = f"float32, normalized as bnas.data's `{name}` evaluation transform does"
-    mean, std = getattr(transform, "mean255", None), getattr(transform, "std255", None)
-    if mean is not None and std is not None:
-        mean_list = [round(float(v) / 255, 4) for v in mean.flatten()]
-        std_list = [round(float(v) / 255, 4) for v in std.flatten()]
-        text += f" ((x/255 − {mean_list}) / {std_list})"
-    elif transform is not None:
-        text += f" ({' '.join(repr(transform).split())})"
-    return text
 
 
 def _retrain_text(arch: Architecture, config: Any, trial: TrialRecord, run_name: str) -> str:
@@ -119,6 +112,7 @@ def export_trial(
     out: Path,
     *,
     onnx: bool = False,
+    openvino: bool = False,
     data_root: str | None = None,
     tolerance_pt: float = DEFAULT_TOLERANCE_PT,
     onnx_atol: float = DEFAULT_ATOL,
@@ -128,11 +122,13 @@ def export_trial(
     """Verify and write one trial's export folder ``out/choice.name``; return its record."""
     import torch
 
+    from bnas.data import class_labels
+    from bnas.datasets import Preprocessing
     from bnas.export.onnx_export import export_onnx, onnx_parity
-    from bnas.models import build_model
+    from bnas.export.openvino_export import export_openvino
+    from bnas.models import build_model, load_model_weights
     from bnas.profile import profile_architecture
     from bnas.train import TrainConfig, prepare_data
-    from bnas.train.checkpoint import load_model_weights
     from bnas.train.evaluation import evaluate
     from bnas.train.loop import eval_loader
     from bnas.train.runtime import torch_runtime
@@ -191,11 +187,16 @@ def export_trial(
 
     # ---- write into a staging folder, renamed into place when complete ---------------------
     final = out / choice.name
-    # Files of an earlier export with --onnx go when this one has none; anything else a user
-    # put there (e.g. a retrain/ run) stays.
-    onnx_files = (ONNX_FILE, SAMPLE_INPUT_FILE, SAMPLE_LOGITS_FILE)
-    with staged_folder(final, owned=onnx_files) as stage:
+    # Files of an earlier export with --onnx / --openvino go when this one has none; anything
+    # else a user put there (e.g. a retrain/ run) stays.
+    optional_files = (ONNX_FILE, SAMPLE_INPUT_FILE, SAMPLE_LOGITS_FILE, OPENVINO_FILE,
+                      OPENVINO_WEIGHTS_FILE)
+    with staged_folder(final, owned=optional_files) as stage:
         arch.save(stage / ARCH_FILE)
+        preprocessing = Preprocessing.for_data(config.data.name, info,
+                                               class_labels(config.data.name, config.data.root))
+        (stage / PREPROCESSING_FILE).write_text(
+            json.dumps(preprocessing.to_dict(), indent=2) + "\n")
         shutil.copyfile(weights.weights, stage / MODEL_FILE)
         # The trial's own thread count (from its checkpoint) makes the retrain repeat it
         # exactly; summary.json's config does not record it.
@@ -224,6 +225,10 @@ def export_trial(
                     f"images (top-1 agrees on {parity.top1_agree}); raise --onnx-atol to accept"
                 )
             onnx_record = {"file": ONNX_FILE, "opset": opset, **parity.to_dict()}
+        openvino_record = None
+        if openvino:
+            openvino_record = export_openvino(model, stage, splits.val, stage / ONNX_FILE,
+                                              trial_id=trial_id, log=log)
 
         metrics = dict(trial.metrics)
         record: dict[str, Any] = {
@@ -247,9 +252,10 @@ def export_trial(
             "cost": cost,
             "data": config.to_dict()["data"],
             "input": {"shape": [info.in_chans, info.img_size, info.img_size],
-                      "preprocessing": _preprocessing(splits.val, config.data.name)},
+                      "preprocessing": preprocessing.describe(), "file": PREPROCESSING_FILE},
             "train": config.to_dict(),
             "onnx": onnx_record,
+            "openvino": openvino_record,
             "paths": {"folder": str(final), "retrain": str(final / RETRAIN_FILE)},
         }
         record["files"] = {
@@ -270,6 +276,7 @@ def export_run(
     mode: str = "best",
     k: int = 1,
     onnx: bool = False,
+    openvino: bool = False,
     out: str | Path | None = None,
     data_root: str | None = None,
     tolerance_pt: float = DEFAULT_TOLERANCE_PT,
@@ -279,9 +286,17 @@ def export_run(
 ) -> list[dict[str, Any]]:
     """Export the ``best`` / ``top-k`` (``k``) / ``pareto`` trials of a run; return the records.
 
+    ``openvino`` adds the bit-packed model and implies ``onnx`` (its float twin, which it is
+    timed against).
+
     Every chosen trial's checkpoint is located and its weights file checked before any model
     is built, so a missing or truncated file stops the export before it writes anything.
     """
+    onnx = onnx or openvino
+    if openvino:  # no OpenVINO or no CPU device: one line now, before any work
+        from bnas.deploy.runtime import openvino_core
+
+        openvino_core()
     if onnx and opset < MIN_OPSET:
         raise BnasError(f"--opset: bnas exports need opset >= {MIN_OPSET}, got {opset}")
     run_dir = Path(run_dir)
@@ -293,7 +308,8 @@ def export_run(
     records = []
     for choice, weights in located:
         records.append(export_trial(
-            run_dir, summary, choice, weights, out_dir, onnx=onnx, data_root=data_root,
+            run_dir, summary, choice, weights, out_dir, onnx=onnx, openvino=openvino,
+            data_root=data_root,
             tolerance_pt=tolerance_pt, onnx_atol=onnx_atol, opset=opset, log=log))
         sys.stdout.flush()
     return records

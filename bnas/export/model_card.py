@@ -51,6 +51,46 @@ def _share(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f} %" if whole else "0.0 %"
 
 
+def _openvino_section(openvino: dict[str, Any] | None) -> list[str]:
+    """The bit-packed model: its files, its check against PyTorch, its measured latency."""
+    if not openvino:
+        return []
+    check, latency = openvino["check"], openvino["latency"]
+    bitpacked = latency["bitpacked_ms"]
+    lines = [
+        "Bit-packed, without torch (OpenVINO + numpy + Pillow; `model.xml` / `model.bin`, the "
+        f"binary weights 1 bit each, {openvino['weights_bytes']:,} bytes of weights):",
+        "",
+        "```",
+        "bnas predict . IMAGES...          # top-k per image file and a latency line",
+        "```",
+        "",
+        "```python",
+        "from bnas.deploy import load",
+        'logits = load("model.xml")(batch)  # float32 N×C×H×W, preprocessed as in '
+        "preprocessing.json",
+        "```",
+        "",
+        f"Checked on {check['images']} val images: top-1 agrees with PyTorch on "
+        f"{check['top1_agree']} (val top-1 {_pct(check['val_top1'])}, PyTorch "
+        f"{_pct(check['pytorch_val_top1'])}), max abs logit difference "
+        f"{check['max_abs_diff']:.3g}.",
+        "",
+        f"Latency on the exporting machine ({latency['cpu']}, 1 thread, batch 1, float ops in "
+        f"f32, binary convs on `{', '.join(latency['binary_conv_kernels'])}`; median of "
+        f"{latency['rounds']} interleaved rounds of {latency['calls_per_round']} calls):",
+        "",
+        "| model | runtime | ms | vs bit-packed |",
+        "|---|---|---|---|",
+        f"| bit-packed (`model.xml`) | OpenVINO | {bitpacked:.3g} | 1.0× |",
+    ]
+    for key, runtime in (("float_openvino_ms", "OpenVINO f32"),
+                         ("float_onnxruntime_ms", "ONNX Runtime")):
+        lines.append(f"| float twin (`model.onnx`) | {runtime} | {latency[key]:.3g} | "
+                     f"{latency[key] / bitpacked:.1f}× |")
+    return lines + [""]
+
+
 def render_model_card(record: dict[str, Any], arch: Architecture) -> str:
     """The card's Markdown text (``record`` is what ``export.json`` holds)."""
     trial, run, metrics = record["trial"], record["run"], record["metrics"]
@@ -137,6 +177,7 @@ def render_model_card(record: dict[str, Any], arch: Architecture) -> str:
         "```",
         "",
     ]
+    lines += _openvino_section(record.get("openvino"))
     if onnx:
         lines += [
             "Without torch (numpy + onnxruntime only):",

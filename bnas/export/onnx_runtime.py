@@ -24,11 +24,34 @@ import numpy as np
 import onnxruntime as ort
 
 
-def load_session(model: str | Path) -> ort.InferenceSession:
-    """A CPU inference session; graph optimisations on (they keep results within float eps)."""
+def load_session(model: str | Path, threads: int | None = None) -> ort.InferenceSession:
+    """A CPU inference session; graph optimisations on (they keep results within float eps);
+    ``threads`` intra-op threads (default: onnxruntime's choice, one per core)."""
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxRuntimeProbe:
+    """An ONNX model in onnxruntime on a random batch, as a latency probe
+    (:func:`bnas.deploy.latency.compare_latencies`): the float twin as bnas exports it."""
+
+    precision = runtime_precision = "f32"
+
+    def __init__(self, model: str | Path, *, threads: int = 1, batch: int = 1,
+                 seed: int = 0) -> None:
+        self.session = load_session(model, threads)
+        node = self.session.get_inputs()[0]
+        shape = [batch, *node.shape[1:]]
+        self.feed = {node.name: np.random.default_rng(seed).standard_normal(shape).astype(
+            np.float32)}
+        self.threads, self.batch = threads, batch
+
+    def infer(self) -> None:
+        self.session.run(None, self.feed)
 
 
 def run_onnx(model: str | Path | ort.InferenceSession, inputs: np.ndarray) -> np.ndarray:

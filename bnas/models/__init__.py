@@ -35,6 +35,7 @@ from bnas.models.binary_cct import BinaryCCT, BinaryLinearNorm, BinaryTransforme
 from bnas.models.react_resnet18 import ReActBasicBlock, ReActResNet18
 from bnas.models.reactnet_a import ReActBlock, ReActNetA
 from bnas.models.timm_registry import as_architecture
+from bnas.models.weights import load_model_weights
 
 __all__ = [
     "BinaryBackbone",
@@ -48,6 +49,7 @@ __all__ = [
     "ReActResNet18",
     "as_architecture",
     "build_model",
+    "load_model_weights",
     "register_backbone",
     "registered_backbones",
     "resolve_args",

@@ -67,6 +67,7 @@ from torch.utils.data import Subset
 from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.files import LAST_DIR, MODEL_FILE
+from bnas.models import load_model_weights
 from bnas.space import SearchSpace
 from bnas.space.sections import EvaluateSettings, SupernetSettings
 from bnas.supernet.evaluation import Batch, calibration_batches, evaluate_candidates
@@ -75,7 +76,6 @@ from bnas.supernet.sampling import CandidateSampler
 from bnas.train.checkpoint import (
     check_resumable,
     epoch_seed,
-    load_model_weights,
     read_checkpoint_state,
 )
 from bnas.train.distillation import load_teacher

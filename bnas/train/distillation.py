@@ -23,7 +23,7 @@ from torch import nn
 from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.files import ARCH_FILE, BEST_DIR, MODEL_FILE
-from bnas.train.checkpoint import load_model_weights
+from bnas.models import load_model_weights
 
 TIMM_PREFIX = "timm:"
 

@@ -27,10 +27,10 @@ from torch import nn
 from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.files import LAST_DIR, MODEL_FILE, TENSORBOARD_DIR
+from bnas.models import load_model_weights
 from bnas.train.checkpoint import (
     check_resumable,
     epoch_seed,
-    load_model_weights,
     read_checkpoint_state,
 )
 from bnas.train.distillation import load_teacher

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
+import time
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
@@ -66,3 +68,14 @@ def versions() -> dict[str, Any]:
     return {"python": platform.python_version(), "torch": _version("torch"),
             "bnas": bnas.__version__, "ray": _version("ray"), "optuna": _version("optuna"),
             "numpy": _version("numpy"), "scipy": _version("scipy")}
+
+
+def write_report(path: Path, report: dict[str, Any], started: float) -> dict[str, Any]:
+    """``report`` with its wall time since ``started``, commit, versions and machine, written
+    as JSON to ``path`` (a benchmark's record); returns what was written."""
+    report = {**report, "wall_seconds": round(time.time() - started, 1), "code": git_commit(),
+              "versions": versions(), "machine": machine()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"\nwritten: {path}  ({report['wall_seconds']:.0f} s)")
+    return report
