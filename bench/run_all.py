@@ -1,7 +1,9 @@
 """All benchmarks in one run: step time (bench/step_time.py), the supernet's step
 (bench/supernet_step.py), the cost of a search candidate (bench/cost_model.py), search
-overhead (bench/search_overhead.py) and one-shot scoring (bench/scoring_cost.py, on digits
-here: its 32×32 setting runs alone), one table of figures with their targets, written as JSON.
+overhead (bench/search_overhead.py), one-shot scoring (bench/scoring_cost.py, on digits
+here: its 32×32 setting runs alone), the latency model (bench/latency_model.py) and validating
+what must not hang (bench/space_validation.py), one table of figures with their targets,
+written as JSON.
 
     python bench/run_all.py                          # bench/results/latest.json
     python bench/run_all.py --json /tmp/bench.json --quick
@@ -26,14 +28,18 @@ for path in (str(BENCH), str(REPO)):
         sys.path.insert(0, path)
 
 import cost_model  # noqa: E402
+import latency_model  # noqa: E402
 import scoring_cost  # noqa: E402
 import search_overhead  # noqa: E402
+import space_validation  # noqa: E402
 import step_time  # noqa: E402
 import supernet_step  # noqa: E402
 
 TARGETS = {"step_time": step_time.TARGETS, "supernet_step": supernet_step.TARGETS,
            "cost_model": cost_model.TARGETS, "search_overhead": search_overhead.TARGETS,
-           "scoring_cost": scoring_cost.TARGETS}
+           "scoring_cost": scoring_cost.TARGETS, "latency_model": latency_model.TARGETS,
+           "space_validation": space_validation.TARGETS}
+AT_LEAST = (*search_overhead.AT_LEAST, *latency_model.TARGETS)  # figures judged as floors
 # Readable names for the benchmarks' own keys; a key not named here is shown as it is.
 LABELS = {
     "dynamic/static time": "dynamic / static step time",
@@ -58,7 +64,7 @@ def table(results: dict[str, dict]) -> list[dict]:
     for bench, result in results.items():
         for key, target in TARGETS[bench].items():
             value = result["ratios"].get(key)
-            sense = "≥" if key in search_overhead.AT_LEAST else "≤"
+            sense = "≥" if key in AT_LEAST else "≤"
             ok = None
             if target is not None and value is not None and not math.isnan(value):
                 ok = value >= target if sense == "≥" else value <= target
@@ -94,6 +100,14 @@ def main(argv: list[str] | None = None) -> dict:
     print("\n== one-shot scoring (bench/scoring_cost.py " + " ".join(scoring_args) + ")",
           flush=True)
     results["scoring_cost"] = scoring_cost.main(scoring_args)
+    latency_args = ["--candidates", "20", "--seconds", "3"] if args.quick else []
+    print("\n== latency model (bench/latency_model.py " + " ".join(latency_args) + ")",
+          flush=True)
+    results["latency_model"] = latency_model.main(latency_args)
+    space_args = ["--choices", "70000"] if args.quick else []
+    print("\n== validating what must not hang (bench/space_validation.py "
+          + " ".join(space_args) + ")", flush=True)
+    results["space_validation"] = space_validation.main(space_args)
     rows = table(results)
 
     print(f"\n{'figure':<46} {'measured':>9} {'target':>8}  ok")

@@ -17,7 +17,8 @@ from bnas.errors import USER_ERROR_EXIT_CODE, BnasError
 from bnas.writing import os_problem
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "profile": ("bnas.profile.command", "cost of an architecture before training (BOPs, OPs)"),
+    "profile": ("bnas.space.profile_command",
+                "cost of an architecture before training (BOPs, OPs), or its measured latency"),
     "train": ("bnas.train.command", "train one architecture on a dataset"),
     "validate": ("bnas.space.command", "check a search-space YAML and print its size"),
     "search": ("bnas.search.command", "search a space with Ray Tune + Optuna + ASHA"),

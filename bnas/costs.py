@@ -15,6 +15,11 @@ The dynamic-threshold generators (DySign's τ, DyRPReLU's γ/ζ) are real-valued
 MACs are part of ``flops`` and their parameters part of ``params_real``; ``generator_*``
 repeats that share on its own, because in a BNN the 32-bit generators cost most in size.
 
+``latency_ms`` is the one cost that is measured, not counted: the milliseconds of one
+inference of the bit-packed model on a given CPU, as the latency model predicts it
+(:class:`bnas.latency_table.LatencyTable`). It is known only where a latency table is (a
+search space that uses latency); elsewhere it is ``None`` and left out of :meth:`Cost.to_dict`.
+
 :mod:`bnas.profile` measures a :class:`Cost`; search, training, export and reports read it
 through :data:`COST_KEYS` and check budgets with :func:`excess`, so every room agrees on the
 names. A budget is ``max_<metric>`` in a search space (``search.constraints``)::
@@ -29,6 +34,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal
+
+from bnas.errors import BnasError
 
 LayerKind = Literal["binary", "real", "generator"]
 
@@ -75,6 +82,7 @@ class Cost:
     generator_flops: int
     generator_params: int
     generator_size_mib: float
+    latency_ms: float | None = None
     layers: tuple[LayerCost, ...] = ()
 
     @classmethod
@@ -105,8 +113,9 @@ class Cost:
         return self.params_binary + self.params_real
 
     def to_dict(self) -> dict[str, Any]:
-        """The totals as plain numbers (no per-layer rows): what search and training record."""
-        return {key: getattr(self, key) for key in COST_KEYS}
+        """The totals as plain numbers (no per-layer rows): what search and training record;
+        ``latency_ms`` only when it is known."""
+        return {key: getattr(self, key) for key in COST_KEYS if getattr(self, key) is not None}
 
 
 # The totals every room records (summary.json metrics, trial reports, `bnas profile --json`)
@@ -120,7 +129,10 @@ CONSTRAINTS: dict[str, str] = {
     "max_flops": "flops",
     "max_size_mib": "size_mib",
     "max_params": "params",
+    "max_latency_ms": "latency_ms",
 }
+# The cost keys only a latency table knows (a space using one of them, or its budget, needs one).
+LATENCY_KEYS: tuple[str, ...] = ("latency_ms",)
 
 
 def format_count(value: float) -> str:
@@ -135,7 +147,11 @@ def excess(cost: Cost, budgets: Mapping[str, float]) -> dict[str, float]:
     """Relative excess per budget, cost / limit − 1: ≤ 0 when met (Optuna's convention for
     constraints), > 0 by how much it is over. ``budgets`` maps names of :data:`CONSTRAINTS`
     to positive limits (a search space's ``search.constraints``)."""
-    return {
-        name: float(getattr(cost, CONSTRAINTS[name])) / float(limit) - 1.0
-        for name, limit in budgets.items()
-    }
+    over = {}
+    for name, limit in budgets.items():
+        value = getattr(cost, CONSTRAINTS[name])
+        if value is None:
+            raise BnasError(f"{name}: the cost has no {CONSTRAINTS[name]} (it needs a latency "
+                            "table: bnas.profile.latency_table)")
+        over[name] = float(value) / float(limit) - 1.0
+    return over

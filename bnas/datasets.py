@@ -11,6 +11,7 @@ file before the model sees it (``bnas export`` writes it, ``bnas predict`` reads
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -97,6 +98,22 @@ def dataset_facts(name: str) -> DatasetFacts:
         raise BnasError(
             f"unknown dataset {name!r} (choose one of: {', '.join(DATASET_NAMES)})"
         ) from None
+
+
+def class_folders(root: str | Path) -> list[str]:
+    """The classes of an ImageFolder tree, as torchvision's ``ImageFolder`` finds them: the
+    folders of ``ROOT/train``, sorted by name (their order is the label order). One BnasError
+    line when there are none."""
+    train = Path(root).expanduser() / "train"
+    try:
+        classes = sorted(entry.name for entry in os.scandir(train) if entry.is_dir())
+    except OSError as error:
+        raise BnasError(f"imagefolder: cannot list the class folders of {train} "
+                        f"({error.strerror or error})") from None
+    if not classes:
+        raise BnasError(f"imagefolder: no class folders in {train} (expected "
+                        f"{DATASETS['imagefolder'].description})")
+    return classes
 
 
 _INPUT_ARGS = ("num_classes", "in_chans", "img_size")

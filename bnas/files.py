@@ -2,7 +2,7 @@
 
 A search run directory (``runs/NAME/``)::
 
-    space.yaml  overrides.yaml  study.db  summary.json  trial_*/  export/  report/
+    space.yaml  overrides.yaml  study.db  summary.json  trial_*/  export/  report/  .bnas.lock
 
 A one-shot run directory adds ``supernet/`` (its training: ``epoch_NNNN/`` checkpoints, each
 with one ``seed_I/`` checkpoint folder per supernet seed; ``history.json``), ``study.journal``
@@ -34,6 +34,9 @@ SUMMARY_FILE = "summary.json"
 EXPORT_DIR = "export"
 REPORT_DIR = "report"
 REPORT_FILE = "report.md"
+# held (fcntl.flock) by the one bnas command working on the run (bnas.run_lock); it names that
+# command's process
+LOCK_FILE = ".bnas.lock"
 # -- a one-shot search run directory, besides the above
 SUPERNET_DIR = "supernet"  # a one-shot search's supernet training (Ray Train's run folder)
 SUPERNET_HISTORY_FILE = "history.json"  # in SUPERNET_DIR: every epoch of every worker

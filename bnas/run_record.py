@@ -24,17 +24,27 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
-from bnas.errors import BnasError, describe_location, explain
+from bnas.costs import COST_KEYS
+from bnas.errors import BnasError, describe_location, explain, validate_as
 from bnas.files import SUMMARY_FILE
 from bnas.pareto import pareto_front
 from bnas.reading import read_json
+from bnas.train_config import MAX_EPOCHS
 from bnas.writing import write_text_atomic
 
 TrialStatus = Literal["completed", "stopped", "failed", "infeasible"]
@@ -69,8 +79,80 @@ def json_value(value: Any) -> Any:
     return value
 
 
+# -- values a record may hold: finite and in range, so a damaged file is one line naming the
+# field instead of a plot that silently drops a point or a total of -5 OPs
+
+def _metric_kind(key: str) -> str | None:
+    """What a metric named ``key`` measures: ``accuracy`` (0..1), ``epoch`` (1..MAX_EPOCHS),
+    ``amount`` (>= 0: costs, losses, times, rates), or None (any finite number)."""
+    if key.endswith(("top1", "top5")):
+        return "accuracy"
+    if key == "epoch":
+        return "epoch"
+    if key in COST_KEYS or key in ("params", "lr", "images_per_second", "candidate_epochs") or (
+            key.endswith(("loss", "seconds"))):
+        return "amount"
+    return None
+
+
+def metric_problem(key: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the metric ``key``, or None. None (not measured) and text are
+    fine; a number must be finite and in the range of its kind (:func:`_metric_kind`), and so
+    must every number of a list or a mapping."""
+    kind = _metric_kind(key)
+    if value is None or (kind is None and isinstance(value, (str, bool))):
+        return None
+    if kind is None and isinstance(value, list):  # per block, e.g. a supernet's dynamic_share
+        return next((f"{key}[{index}] {problem.split(' ', 1)[1]}"
+                     for index, item in enumerate(value)
+                     if (problem := metric_problem(key, item)) is not None), None)
+    if kind is None and isinstance(value, dict):
+        return next((f"{key}.{problem}" for name, item in value.items()
+                     if (problem := metric_problem(str(name), item)) is not None), None)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{key} is {value!r}, not a number"
+    if not math.isfinite(value):
+        return f"{key} is {value!r}, not a finite number"
+    if kind == "accuracy" and not 0.0 <= value <= 1.0:
+        return f"{key} is {value!r}, not an accuracy (0 to 1)"
+    if kind == "epoch" and not (value == int(value) and 1 <= value <= MAX_EPOCHS):
+        return f"{key} is {value!r}, not an epoch number (1 to {MAX_EPOCHS:,})"
+    if kind == "amount" and value < 0:
+        return f"{key} is {value!r}; it cannot be negative"
+    return None
+
+
+def _checked_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    for key, value in metrics.items():
+        problem = metric_problem(key, value)
+        if problem is not None:
+            raise ValueError(problem)
+    return metrics
+
+
+def _checked_run_path(path: str) -> str:
+    """A path a run's file names: relative to the run folder and inside it, as written (links
+    are resolved where it is used: :func:`bnas.run_paths.inside_run`)."""
+    normal = os.path.normpath(path)
+    if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
+        raise ValueError(f"{path!r} lies outside the run folder (paths in a run's files are "
+                         "relative to it, and stay inside it)")
+    return path
+
+
+Metrics = Annotated[dict[str, Any], AfterValidator(_checked_metrics)]
+Accuracy = Annotated[float, Field(ge=0.0, le=1.0)]
+Amount = Annotated[float, Field(ge=0.0)]
+Count = Annotated[int, Field(ge=0)]
+EpochCount = Annotated[int, Field(ge=0, le=MAX_EPOCHS)]
+RunPath = Annotated[str, AfterValidator(_checked_run_path)]
+AccuracyChange = Annotated[float, Field(ge=-1.0, le=1.0)]  # a difference of two accuracies
+Tau = Annotated[float, Field(ge=-1.0, le=1.0)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TrialConfig(_Record):
@@ -89,20 +171,20 @@ class TrialRecord(_Record):
     """
 
     trial_id: str
-    number: int | None = None
+    number: Count | None = None
     arch: dict[str, Any]  # Architecture.to_dict(); validated where it is built (architecture())
     arch_summary: str
     arch_id: str | None = None
     config: TrialConfig = Field(default_factory=TrialConfig)
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    history: list[dict[str, Any]] = Field(default_factory=list)
-    epochs_run: int = 0
+    metrics: Metrics = Field(default_factory=dict)
+    history: list[Metrics] = Field(default_factory=list)
+    epochs_run: EpochCount = 0
     status: TrialStatus
     error: str | None = None
     node_ip: str | None = None
-    checkpoint: str | None = None
-    path: str | None = None
-    retries: int = 0  # restarts after a lost worker or node (search.max_failures)
+    checkpoint: RunPath | None = None
+    path: RunPath | None = None
+    retries: Count = 0  # restarts after a lost worker or node (search.max_failures)
 
     @property
     def trained(self) -> bool:
@@ -138,8 +220,9 @@ class PhaseCost(_Record):
     every process that ran the phase (a resumed run adds up).
     """
 
-    candidate_epochs: float = 0.0
-    seconds: float = 0.0
+    candidate_epochs: Amount = 0.0
+    seconds: Amount = 0.0
+    processes: Count = 0  # how many processes (the first run and each --resume) worked on it
 
 
 class SiteEffectRecord(_Record):
@@ -150,24 +233,24 @@ class SiteEffectRecord(_Record):
     ``per_seed``: the effect on each supernet seed's scores; ``seeds_agree``: they share a
     sign (None with one seed)."""
 
-    block: int
+    block: Count
     site: str
-    effect: float
+    effect: AccuracyChange
     low: float | None = None
     high: float | None = None
-    n_dynamic: int
-    n_static: int
-    per_seed: list[float] = Field(default_factory=list)
+    n_dynamic: Count
+    n_static: Count
+    per_seed: list[AccuracyChange] = Field(default_factory=list)
     seeds_agree: bool | None = None
 
 
 class SeedRankRecord(_Record):
     """Kendall's τ between two supernet seeds' scores of the same candidates."""
 
-    seeds: list[int]
-    n: int
-    tau: float | None = None
-    p: float | None = None
+    seeds: list[Count]
+    n: Count
+    tau: Tau | None = None
+    p: Probability | None = None
 
 
 class OneShotRecord(_Record):
@@ -181,17 +264,18 @@ class OneShotRecord(_Record):
     ``seed_rank_agreement``: per pair of seeds, how alike they rank the candidates.
     """
 
-    supernet_checkpoint: str
-    candidates_file: str
-    candidates_scored: int
-    candidates_over_budget: int
+    supernet_checkpoint: RunPath
+    candidates_file: RunPath
+    candidates_scored: Count
+    candidates_over_budget: Count
     retrain: Literal["top_k", "pareto"]
     warm_start: bool
-    standalone_epochs: int  # one stand-alone training (train.epochs): what the total compares to
-    phases: dict[str, PhaseCost]
-    kendall_tau: float | None = None
-    kendall_p: float | None = None
-    seeds: int = 1
+    # one stand-alone training (train.epochs): what the total compares to
+    standalone_epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
+    phases: dict[Literal[ONESHOT_PHASES], PhaseCost]  # type: ignore[valid-type]
+    kendall_tau: Tau | None = None
+    kendall_p: Probability | None = None
+    seeds: Annotated[int, Field(ge=1)] = 1
     site_effects: list[SiteEffectRecord] = Field(default_factory=list)
     seed_rank_agreement: list[SeedRankRecord] = Field(default_factory=list)
 
@@ -207,6 +291,106 @@ class OneShotRecord(_Record):
             candidate_epochs=sum(cost.candidate_epochs for cost in self.phases.values()),
             seconds=sum(cost.seconds for cost in self.phases.values()),
         )
+
+
+# -- oneshot.json: a one-shot run's phases as they go ----------------------------------------
+
+
+class PhaseProgress(_Record):
+    """One phase of a one-shot run in ``oneshot.json``: whether it is done, and its cost so far,
+    summed over every process that worked on it (the first run and each ``--resume``; the
+    seconds are added as they pass, so a killed process's time counts too)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
+
+    done: bool = False
+    seconds: Amount = 0.0
+    candidate_epochs: Amount = 0.0
+    processes: Count = 0
+
+
+class SupernetProgress(PhaseProgress):
+    checkpoint: RunPath | None = None  # the final checkpoint folder, once done
+
+
+class RetrainCandidate(_Record):
+    """A candidate the candidate search chose for retraining, as the retraining needs it."""
+
+    number: Count  # its Optuna trial number
+    params: dict[str, Any]
+    cost: Metrics
+    arch_summary: str
+    supernet_val_top1: Accuracy
+    init_weights: RunPath | None = None  # its weights extracted from the supernet (warm start)
+
+
+class SearchProgress(PhaseProgress):
+    told: Count = 0  # candidates in the journal after the last round (fewer there: damaged)
+    scored: Count = 0
+    over_budget: Count = 0
+    selected: list[RetrainCandidate] = Field(default_factory=list)
+    site_effects: list[SiteEffectRecord] = Field(default_factory=list)
+    seed_rank_agreement: list[SeedRankRecord] = Field(default_factory=list)
+
+
+class OneShotPhases(_Record):
+    supernet: SupernetProgress = Field(default_factory=SupernetProgress)
+    search: SearchProgress = Field(default_factory=SearchProgress)
+    retrain: PhaseProgress = Field(default_factory=PhaseProgress)
+
+    @model_validator(mode="after")
+    def _done_means_recorded(self) -> OneShotPhases:
+        if self.supernet.done and self.supernet.checkpoint is None:
+            raise ValueError("supernet: done, but no checkpoint recorded")
+        if self.search.done and not self.search.selected:
+            raise ValueError("search: done, but no candidate selected for retraining")
+        return self
+
+
+class OneShotState(_Record):
+    """``RUN_DIR/oneshot.json``: which phases of a one-shot run are done, what each cost so
+    far, and what the next phases need of them (the supernet's checkpoint, the candidates to
+    retrain). Paths are relative to the run folder."""
+
+    phases: OneShotPhases = Field(default_factory=OneShotPhases)
+
+    @classmethod
+    def load(cls, path: str | Path) -> OneShotState:
+        """Read and validate ``path``; any problem is one ``BnasError`` line naming the field."""
+        return validate_as(cls, read_json(path, "one-shot phase record"), str(path),
+                           "a mapping with 'phases'")
+
+    def save(self, path: str | Path) -> Path:
+        return write_text_atomic(path, json.dumps(self.model_dump(mode="json"), indent=1) + "\n")
+
+
+# -- trainer_state.json: the JSON half of every checkpoint (a trial's, a supernet's) ----------
+
+
+class TrainerState(BaseModel):
+    """What readers of a checkpoint rely on (:func:`bnas.train.checkpoint.write_checkpoint`
+    writes it; the optimizer's scalars, the RNG scheme and a supernet's identity ride along)."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    format: int
+    epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
+    phase: str | None = None
+    global_step: Count = 0
+    best_val_top1: Accuracy | None = None
+    best_epoch: Annotated[int, Field(ge=1, le=MAX_EPOCHS)] | None = None
+    seconds: Amount = 0.0
+    history: list[Metrics] = Field(default_factory=list)
+    arch: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+
+
+def read_trainer_state(path: str | Path) -> dict[str, Any]:
+    """``trainer_state.json`` as written, validated (:class:`TrainerState`); any problem is one
+    ``BnasError`` line naming the file and the field."""
+    data = read_json(path, "trainer state")
+    validate_as(TrainerState, data, str(path), "a trainer state (a mapping)")
+    return data
 
 
 class RunRecord(_Record):

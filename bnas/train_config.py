@@ -25,6 +25,9 @@ from bnas.errors import validate_as
 # One bound on the schema, the narrowest, so no consumer meets a seed it cannot take.
 MAX_SEED = 2**32 - 1
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+# Passes over the training split: a bound every record of a run checks its epoch counts
+# against (a year of 30-second epochs), so no damaged file can claim 10**18.
+MAX_EPOCHS = 1_000_000
 
 
 class DataConfig(BaseModel):
@@ -57,7 +60,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     data: DataConfig
-    epochs: int = Field(30, gt=0, description="passes over the training split")
+    epochs: int = Field(30, gt=0, le=MAX_EPOCHS, description="passes over the training split")
     batch_size: int = Field(128, gt=0, description="images per optimizer step")
     optimizer: Literal["adamw", "adam", "sgd"] = Field(
         "adamw", description="adamw, adam (coupled L2 decay) or sgd with momentum"

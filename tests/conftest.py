@@ -12,3 +12,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def latency_cache(tmp_path_factory):
+    """Latency tables go to a folder of the test session (never the user's cache), and are
+    timed for the fewest rounds: the tests check what is built, cached and printed, not how
+    steady the numbers are (bench/latency_model.py does)."""
+    import os
+
+    folder = tmp_path_factory.mktemp("latency-cache")
+    saved = {key: os.environ.get(key) for key in ("BNAS_LATENCY_CACHE", "BNAS_LATENCY_SECONDS")}
+    os.environ["BNAS_LATENCY_CACHE"] = str(folder)
+    os.environ["BNAS_LATENCY_SECONDS"] = "0"
+    yield folder
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

@@ -71,6 +71,10 @@ def _run(summary: bytes | None, **more: bytes | None) -> dict[str, bytes | None]
 TRIAL = ('{"trial_id": "t1", "arch": {}, "arch_summary": "", "status": "completed", '
          '"checkpoint": "t1/ckpt", "metrics": {"val_top1": 0.5}}')
 TAKEN = {"taken": b"a file\n"}
+ONESHOT = ('{"supernet_checkpoint": "supernet/epoch_0001", "candidates_file": "candidates.csv", '
+           '"candidates_scored": 8, "candidates_over_budget": 0, "retrain": "top_k", '
+           '"warm_start": false, "standalone_epochs": 1, "kendall_tau": 0.5, "phases": '
+           '{"supernet": {"candidate_epochs": 1, "seconds": 3}}}')
 TRIALS_NOT_RECORDS = SUMMARY.replace("[]", "[1, 2]").encode()
 
 CASES: dict[str, Case] = {
@@ -192,6 +196,44 @@ CASES: dict[str, Case] = {
         "export", "run", expect="trainer_state.json: not valid JSON: nested too deeply",
         files=_run(SUMMARY.replace("[]", f"[{TRIAL}]").encode(),
                    **{"run/t1/ckpt/trainer_state.json": b"[" * 100_000})),
+    "export/trainer_state_high": _case(
+        "export", "run", expect="trainer_state.json: best_val_top1: expected a number, got 'high'",
+        files=_run(SUMMARY.replace("[]", f"[{TRIAL}]").encode(),
+                   **{"run/t1/ckpt/trainer_state.json":
+                      b'{"format": 1, "epoch": 2, "best_val_top1": "high"}'})),
+    "export/checkpoint_outside_the_run": _case(
+        "export", "run", expect="trials[0].checkpoint: '../other/ckpt' lies outside the run",
+        files=_run(SUMMARY.replace("[]", f"[{TRIAL}]").replace("t1/ckpt", "../other/ckpt")
+                   .encode())),
+    "export/val_top1_nan": _case(
+        "export", "run", expect="trials[0].metrics: val_top1 is nan, not a finite number",
+        files=_run(SUMMARY.replace("[]", f"[{TRIAL}]").replace("0.5", "NaN").encode())),
+    **{f"report/{name}": _case("report", "run", expect=expect, files=_run(
+        SUMMARY.replace("[]", f"[{TRIAL}]").replace(old, new).encode()))
+       for name, old, new, expect in (
+        ("val_top1_1e308", "0.5}", "1e308}", "trials[0].metrics: val_top1 is 1e+308, not an "
+         "accuracy (0 to 1)"),
+        ("ops_negative", "0.5}", '0.5, "ops": -5}', "trials[0].metrics: ops is -5; it cannot "
+         "be negative"),
+        ("size_negative", "0.5}", '0.5, "size_mib": -1e9}', "size_mib is -1000000000.0; it "
+         "cannot be negative"),
+        ("epochs_1e18", '"status"', '"epochs_run": 1000000000000000000, "status"',
+         "trials[0].epochs_run: 1000000000000000000 is not <= 1000000"),
+        ("history_epoch_0", '"status"', '"history": [{"epoch": 0}], "status"',
+         "trials[0].history[0]: epoch is 0, not an epoch number"),
+       )},
+    **{f"report/oneshot_{name}": _case("report", "run", expect=expect, files=_run(
+        (SUMMARY[:-1] + f', "oneshot": {ONESHOT.replace(old, new)}}}').encode()))
+       for name, old, new, expect in (
+        ("kendall_tau_7", '"kendall_tau": 0.5', '"kendall_tau": 7', "oneshot.kendall_tau: 7 is "
+         "not <= 1"),
+        ("candidates_scored_negative", '"candidates_scored": 8', '"candidates_scored": -3',
+         "oneshot.candidates_scored: -3 is not >= 0"),
+        ("seconds_infinite", '"seconds": 3', '"seconds": Infinity',
+         "oneshot.phases.supernet.seconds: expected a finite number"),
+        ("candidates_file_outside", '"candidates.csv"', '"../candidates.csv"',
+         "oneshot.candidates_file: '../candidates.csv' lies outside the run folder"),
+       )},
     "report/trials_not_records": _case("report", "run", files=_run(TRIALS_NOT_RECORDS),
                                        expect="trials[0]: expected a mapping"),
     "report/summary_latin1": _case("report", "run", expect="not UTF-8",
@@ -218,6 +260,9 @@ PREFLIGHT_EXPECTED = {
     "lr_inf": "train.lr: expected a finite number, got inf",
     "min_hidden_huge": "space: training reactnet_a[D16 D16 D16 D16] at batch 128 needs about",
     "teacher_missing": "train.teacher: no such folder no/such/run",
+    "grid_3e13": "search.algorithm: grid: the space has 3.32e+13 grid points, more than a grid "
+                 "search lists (100,000), for num_samples 8",
+    "reduction_factor_inf": "search.scheduler.asha.reduction_factor: expected a finite number",
 }
 PREFLIGHT: dict[str, Case] = {
     f"{command}/{name}": _case(command, _bad(f"preflight_{name}.yaml"), expect=expected)

@@ -16,6 +16,7 @@ sys.path.insert(0, str(BENCH))
 
 import cost_model  # noqa: E402
 import deploy  # noqa: E402
+import latency_model  # noqa: E402
 import run_all  # noqa: E402
 import scoring_cost  # noqa: E402
 import search_overhead  # noqa: E402
@@ -123,6 +124,19 @@ def test_scoring_cost_measures_its_passes_and_judges_its_share(tmp_path: Path) -
     assert share["ok"] == (share["measured"] <= 0.25)
 
 
+def test_space_validation_is_timed_and_judged(tmp_path: Path) -> None:
+    import space_validation
+
+    out = tmp_path / "space.json"
+    result = space_validation.main(["--choices", "2000", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    assert set(result["ratios"]) == set(space_validation.TARGETS)
+    assert all(value > 0 for value in result["ratios"].values())
+    rows = {row["key"]: row for row in run_all.table({"space_validation": result})}
+    assert rows["grid of 3.3e13 points: refused (s)"]["target"] == "≤ 2"
+    assert rows["large space: PyYAML SafeLoader parse alone (s)"]["target"] == "-"
+
+
 def test_deploy_bench_judges_every_target(tmp_path: Path) -> None:
     """bench/deploy.py on tiny networks: every target measured, every model timed in the
     precision that really ran, the IR's weights near the cost model's size."""
@@ -138,3 +152,19 @@ def test_deploy_bench_judges_every_target(tmp_path: Path) -> None:
     assert 0.8 < result["ratios"]["IR model.bin / size_mib"] < 1.2
     assert {row["in"] for row in result["layers"]} == {16, 32, 64}
 
+
+def test_latency_model_bench_compares_predictions_with_measurements(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    monkeypatch.setattr(latency_model, "GENERATORS", "rd_ratio: [4]")  # a small table
+    out = tmp_path / "latency.json"
+    result = latency_model.main(["--candidates", "3", "--seconds", "0", "--backbones",
+                                 "react_resnet18 tiny", "--json", str(out)])
+    assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
+    row = result["backbones"]["react_resnet18 tiny"]
+    assert row["candidates"] == len(row["rows"]) == 3
+    assert row["table_networks"] == 1 + 6 + 1 and row["table_sites"] == 6
+    assert row["kernel"].endswith("_u1") and row["table_seconds"] > 0
+    for measured in row["rows"]:
+        assert measured["measured_ms"] > 0 and measured["predicted_ms"] > 0
+    assert 0.0 <= result["ratios"]["react_resnet18 tiny within ±10 %"] <= 1.0
+    assert 0.0 <= row["within_drift_corrected"] <= 1.0 and row["drift"]["static"] > 0

@@ -17,6 +17,7 @@ import yaml
 from experiments import (
     asha_vs_full,
     dysign_vs_rsign,
+    latency_vs_ops,
     oneshot_vs_multitrial,
     search_vs_fixed,
     tpe_vs_random,
@@ -156,3 +157,41 @@ def test_supernet_fidelity_runs_at_the_smallest_scale(tmp_path):
         assert row["supernet_cpu_s"] > 0 and row["scoring_cpu_s"] > 0
     text = (folder / "results.md").read_text()
     assert "## Per-site effects" in text and "noise ceiling" in text
+
+
+@pytest.mark.slow
+def test_latency_vs_ops_runs_at_the_smallest_scale(tmp_path, monkeypatch):
+    """Small tables (one generator setting, 8 px) keep it short; the committed config's
+    figures come from bench-sized tables."""
+    from private_ray import PrivateRay
+
+    config = yaml.safe_load((CONFIGS / "latency_vs_ops.yaml").read_text())
+    config["dataset"] = DIGITS
+    config["latency_space"]["backbone"].update(preset="tiny", img_size=8, in_chans=1)
+    config["latency_space"]["space"]["blocks"]["rd_ratio"] = [2]
+    config["space"]["space"]["blocks"]["rd_ratio"] = [2]
+    path = tmp_path / "latency_vs_ops.yaml"
+    path.write_text(yaml.safe_dump(config))
+    ray = PrivateRay()
+    monkeypatch.setenv("RAY_TMPDIR", ray.tmp)
+    try:
+        result = latency_vs_ops.main(["--config", str(path), "--scale", "0.05", "--out",
+                                      str(tmp_path / "lat")])
+    finally:
+        ray.remove()
+    folder = tmp_path / "lat"
+    assert_outputs(folder, "latency_vs_ops")
+    for file in ("candidates.csv", "arms.csv", "latency_table_a.json", "latency_table_b.json",
+                 "search_summary.json", "search_candidates.csv"):
+        assert (folder / file).is_file(), file
+    (summary,) = result["summary"]
+    assert summary["candidates"] == 8 and -1 <= summary["tau_ops"] <= 1
+    assert {r["arm"] for r in result["rows"]} >= {"all-static", "all-dynamic", "front 1"}
+    assert all(r["test_top1"] is not None for r in result["rows"])
+    budget = result["meta"]["budget"]
+    assert result["meta"]["epochs"]["all-static"] == 1 + round(budget / 2)
+    with (folder / "arms.csv").open() as handle:
+        arms = list(csv.DictReader(handle))
+    assert all(float(a["measured_ms"]) > 0 and float(a["predicted_ms"]) > 0 for a in arms)
+    text = (folder / "results.md").read_text()
+    assert "Kendall τ" in text and "measured ms" in text

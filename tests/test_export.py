@@ -180,6 +180,24 @@ def test_which_weights_are_exported(run_dir: Path, summary: dict, tmp_path: Path
         assert "summary.json says" in best["weights"]["note"]
 
 
+def test_latency_of_a_search_reaches_the_model_card(run_dir: Path, summary: dict,
+                                                   tmp_path: Path) -> None:
+    """A run priced in milliseconds (a latency table): the export records the search's
+    predicted latency_ms with the cost, and the model card shows it next to OPs."""
+    from bnas.export import export_run
+
+    run = _copy_run(run_dir, tmp_path / "run")
+    record = json.loads((run / "summary.json").read_text())
+    for trial in record["trials"]:
+        trial["metrics"]["latency_ms"] = 0.1234
+    record["best"]["metrics"]["latency_ms"] = 0.1234
+    (run / "summary.json").write_text(json.dumps(record))
+    exported, = export_run(run, mode="best", log=lambda line: None)
+    assert exported["cost"]["latency_ms"] == pytest.approx(0.1234)
+    card = (run / "export" / "best" / "MODEL_CARD.md").read_text()
+    assert "| latency (bit-packed, predicted) | 0.1234 ms per image" in card
+
+
 def test_export_top_k_and_pareto(run_dir: Path, summary: dict, tmp_path: Path) -> None:
     # Top 5 of a run with 3 trained trials: all 3, the stopped one included (its last
     # epoch's weights, checked against final_val_top1).
@@ -468,7 +486,7 @@ def test_damaged_checkpoint(run_dir: Path, summary: dict, tmp_path: Path, damage
 def test_check_safetensors_names_the_fault(tmp_path: Path, damage: str, fault: str) -> None:
     from safetensors.numpy import save_file
 
-    from bnas.export.checkpoints import check_safetensors
+    from bnas.reading import check_safetensors
 
     path = tmp_path / "w.safetensors"
     save_file({"w": np.zeros((3, 4), np.float32)}, str(path))
@@ -509,3 +527,40 @@ def test_weights_that_do_not_reproduce_the_accuracy(run_dir: Path, summary: dict
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "summary records" in error[0], error
     assert not (run / "export" / "best").exists()
+
+
+def test_export_follows_no_link_out_of_the_run(run_dir: Path, summary: dict, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    """A planted ``export`` link, and a checkpoint folder or weights file that is a link out
+    of the run: one line each, exit 2, nothing written where the links point."""
+    run = _copy_run(run_dir, tmp_path / "run")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def refused(expected: str) -> None:
+        assert main(["export", str(run)]) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and expected in error[0], error
+        assert list(elsewhere.iterdir()) == []
+
+    (run / "export").symlink_to(elsewhere)
+    refused(f"export folder {run / 'export'} leads out of the run folder through a link (to "
+            f"{elsewhere})")
+    (run / "export").unlink()
+    checkpoint = run / summary["best"]["checkpoint"]
+    moved = tmp_path / "outside-checkpoint"
+    checkpoint.rename(moved)
+    checkpoint.symlink_to(moved)
+    refused(f"summary.json trial {summary['best']['trial_id']} checkpoint {checkpoint} leads "
+            "out of the run folder through a link")
+    checkpoint.unlink()
+    checkpoint.mkdir()
+    for name in ("trainer_state.json", "model.safetensors", "best_model.safetensors"):
+        if (moved / name).exists():
+            shutil.copyfile(moved / name, checkpoint / name)
+    weights = _weights_file(checkpoint)
+    weights.unlink()
+    weights.symlink_to(_weights_file(moved))
+    refused(f"summary.json trial {summary['best']['trial_id']} weights {weights} leads out of "
+            "the run folder through a link")
+    assert not (run / "export").exists()

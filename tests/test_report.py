@@ -82,6 +82,33 @@ def test_report_default_folder_and_missing_summary(run_dir: Path, tmp_path: Path
         f"bnas: error: {tmp_path}: no summary.json (is it a finished bnas search run?)"]
 
 
+def test_report_follows_no_link(run_dir: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture) -> None:
+    """A ``report`` link planted in the run, or an ``--out`` that is a link: one line, exit 2,
+    the link and what it points to as they were (the report used to be written, the link
+    renamed, and then rmtree failed on it)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("summary.json", "study.db"):
+        (run / name).write_bytes((run_dir / name).read_bytes())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.md").write_text("mine")
+    (run / "report").symlink_to(elsewhere)
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"bnas: error: report folder {run / 'report'} leads out of the run folder "
+                   f"through a link (to {elsewhere}): bnas follows no link out of a run folder"]
+    link = tmp_path / "report-link"
+    link.symlink_to(elsewhere)
+    assert main(["report", str(run), "--out", str(link)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"output folder {link} is a link (to {elsewhere})" in err[0], err
+    assert (run / "report").is_symlink() and link.is_symlink()
+    assert [path.name for path in elsewhere.iterdir()] == ["notes.md"]
+    assert sorted(path.name for path in run.iterdir()) == ["report", "study.db", "summary.json"]
+
+
 def test_report_without_a_finished_trial(tmp_path: Path) -> None:
     space = SimpleNamespace(name="all-failed", search=SimpleNamespace(
         objectives={"val_top1": "max"}))
@@ -109,11 +136,20 @@ def test_accuracy_vs_ops_plot(tmp_path: Path) -> None:
         _trial("r_00005", [D, D], None, None, "failed"),     # not plotted
         _trial("r_00006", [D, D], 0.0, 5.0, "infeasible"),   # not plotted
     ]
-    data = plots.plot_accuracy_vs_ops(trials, tmp_path / "a.png", best_id="r_00000")
+    data = plots.plot_accuracy_vs_cost(trials, tmp_path / "a.png", best_id="r_00000")
     _assert_png(tmp_path / "a.png")
     assert [p["trial_id"] for p in data["points"]] == [f"r_0000{i}" for i in range(5)]
     assert data["pareto"] == ["r_00003", "r_00001", "r_00000"]  # by OPs
     assert data["best"] == "r_00000"
+    # the same trials priced in milliseconds, where the run had a latency table: its own front
+    latency = {"r_00000": 0.30, "r_00001": 0.40, "r_00002": 0.20, "r_00003": 0.35}
+    for trial in trials:
+        if trial["trial_id"] in latency:
+            trial["metrics"]["latency_ms"] = latency[trial["trial_id"]]
+    data = plots.plot_accuracy_vs_cost(trials, tmp_path / "l.png", cost="latency_ms")
+    _assert_png(tmp_path / "l.png")
+    assert [p["trial_id"] for p in data["points"]] == [f"r_0000{i}" for i in range(4)]
+    assert data["pareto"] == ["r_00002", "r_00000"]  # 0.2 ms at 80 %, 0.3 ms at 90 %
 
 
 def test_best_so_far_follows_trial_numbers(tmp_path: Path) -> None:
@@ -217,3 +253,13 @@ def test_importance_skipped_with_a_note(tmp_path: Path) -> None:
         single.append(trial)
     result = param_importances(study("single-param", single))
     assert not result.ok and "1 parameter(s)" in result.note
+
+    flat = []  # every trial told the same accuracy: fANOVA raised "zero total variance"
+    for i, (kind, lr) in enumerate((("static", 1e-3), ("dynamic", 2e-3), ("static", 3e-3))):
+        trial = _trial(f"f_0000{i}", [S], 0.125, 1.0)
+        trial["config"] = {"params": {"blocks.0.threshold": kind, "train.lr": lr}}
+        flat.append(trial)
+    result = param_importances(study("flat", flat))
+    assert not result.ok and result.note == (
+        "skipped: the 3 completed feasible trials all have val_top1 0.125; fANOVA splits "
+        "variance, and there is none")

@@ -137,17 +137,34 @@ SMALL = [
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
+    """The demo search, started twice at once under one name: one runs, one is refused."""
     storage = tmp_path_factory.mktemp("runs")
     env = private_temp("demo")
     started = time.monotonic()
-    done = bnas("search", str(DEMO), "--storage", str(storage), "--name", "demo", *SMALL,
-                env=ray_env(**env))
+    searches = [subprocess.Popen(
+        [sys.executable, "-m", "bnas", "search", str(DEMO), "--storage", str(storage),
+         "--name", "demo", *SMALL], cwd=REPO, env=ray_env(**env), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [search.communicate(timeout=600) for search in searches]
     ended = time.monotonic()
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    codes = [search.returncode for search in searches]
+    assert sorted(codes) == [0, 2], outputs
+    ran = codes.index(0)
+    refused = {"stderr": outputs[1 - ran][1], "holder": searches[ran].pid}
+    stdout = outputs[ran][0]
     run_dir = storage / "demo"
-    return run_dir, json.loads((run_dir / "summary.json").read_text()), done.stdout, (
+    return run_dir, json.loads((run_dir / "summary.json").read_text()), stdout, (
         ended - started
-    ), env, ended
+    ), env, ended, refused
+
+
+def test_two_searches_of_one_name_started_together_one_runs_one_is_refused(demo_run):
+    run_dir, summary, *_, refused = demo_run
+    assert refused["stderr"].strip().splitlines() == [
+        f"bnas: error: {run_dir} is in use by bnas search (PID {refused['holder']}): one bnas "
+        "command at a time works on a run folder; wait for it to end, or stop it"]
+    assert len(summary["trials"]) == 6  # one run's trials, one study
+    assert len(optuna_study(run_dir, "demo").trials) == 6
 
 
 def test_demo_search_lists_every_trial_and_asha_stops_some(demo_run):
@@ -188,7 +205,7 @@ def test_each_trial_writes_tensorboard_events_and_a_checkpoint(demo_run):
 
 
 def test_a_finished_search_leaves_no_process_or_temporary_folder(demo_run):
-    *_, env, ended = demo_run
+    *_, env, ended, _ = demo_run
     assert_nothing_left(env, ended)
 
 

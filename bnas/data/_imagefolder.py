@@ -13,7 +13,7 @@ import torch
 
 from bnas.data._base import FilePool, Format, Pool, require_root
 from bnas.data._transforms import Transform, image_transforms
-from bnas.datasets import DATASETS, IMAGE_EXTENSIONS, DatasetInfo
+from bnas.datasets import DATASETS, IMAGE_EXTENSIONS, DatasetInfo, class_folders
 from bnas.errors import BnasError
 
 NAME = "imagefolder"
@@ -22,16 +22,6 @@ EXPECTED = (
     "{root}/train/<class>/*.JPEG with one folder per class, and optionally {root}/val/<class>/* "
     "as the test split (ImageNet or Tiny-ImageNet with val sorted into class folders)"
 )
-
-
-def _classes(root: Path) -> list[str]:
-    train = root / "train"
-    classes = sorted(e.name for e in os.scandir(train) if e.is_dir()) if train.is_dir() else []
-    if not classes:
-        raise BnasError(
-            f"{NAME}: no class folders in {train} (expected {EXPECTED.format(root=root)})"
-        )
-    return classes
 
 
 def _scan(root: Path, split: str, classes: list[str]) -> FilePool:
@@ -59,18 +49,18 @@ def _scan(root: Path, split: str, classes: list[str]) -> FilePool:
 class ImageFolderFormat(Format):
     def info(self, root: Path | None, img_size: int | None) -> DatasetInfo:
         root = require_root(NAME, root, EXPECTED.format(root="ROOT"))
-        return DatasetInfo(len(_classes(root)), 3, img_size or DEFAULT_SIZE)
+        return DatasetInfo(len(class_folders(root)), 3, img_size or DEFAULT_SIZE)
 
     def read(self, root: Path | None, download: bool) -> tuple[Pool, Pool | None]:
         # download: ImageNet has no download URL; the flag is accepted and means nothing here.
         root = require_root(NAME, root, EXPECTED.format(root="ROOT"))
-        classes = _classes(root)
+        classes = class_folders(root)
         train = _scan(root, "train", classes)
         test = _scan(root, "val", classes) if (root / "val").is_dir() else None
         return train, test
 
     def labels(self, root: Path | None) -> tuple[str, ...] | None:
-        return tuple(_classes(require_root(NAME, root, EXPECTED.format(root="ROOT"))))
+        return tuple(class_folders(require_root(NAME, root, EXPECTED.format(root="ROOT"))))
 
     def transforms(self, info: DatasetInfo, augment: bool) -> tuple[Transform, Transform]:
         facts = DATASETS[NAME]

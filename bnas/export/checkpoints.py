@@ -12,28 +12,22 @@ best_model.safetensors     ``best_val_top1`` of trainer_state.json (else ``val_t
 model.safetensors          ``metrics.final_val_top1`` (the last epoch's)
 =========================  ==========================================================
 
-Only the standard library and safetensors (without torch) are used here, so a missing folder
-or a truncated weights file is reported in one line before torch is imported.
+Only the standard library and safetensors (without torch) are used here, so a missing folder,
+a checkpoint path leading out of the run folder, a damaged ``trainer_state.json`` or a
+truncated weights file is reported in one line before torch is imported.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bnas.errors import BnasError
-from bnas.files import BEST_MODEL_FILE, MODEL_FILE, STATE_FILE
-from bnas.reading import read_json
-from bnas.run_record import TrialRecord
-
-# safetensors' words for a file whose length does not fit its header, and what they mean.
-_LENGTH_FAULTS = {
-    "header too small": "is truncated or not a safetensors file",
-    "invalid header length": "is truncated or not a safetensors file",
-    "incomplete metadata": "is truncated or has trailing bytes",
-}
+from bnas.files import BEST_MODEL_FILE, MODEL_FILE, STATE_FILE, SUMMARY_FILE
+from bnas.reading import check_safetensors
+from bnas.run_paths import inside_run
+from bnas.run_record import TrialRecord, read_trainer_state
 
 
 @dataclass(frozen=True)
@@ -48,42 +42,15 @@ class TrialWeights:
     note: str | None = None  # e.g. a summary number that disagrees with the checkpoint's
 
 
-def check_safetensors(path: Path, what: str) -> None:
-    """Check a safetensors file's layout with safetensors' own reader; one line if it fails.
-
-    ``safe_open`` validates what loading relies on (header length and JSON, dtypes, every
-    tensor's offsets against its shape, the offsets tiling the data, the file's length) and
-    reads no tensor. What it misses: its errors do not say whether a file whose length
-    disagrees with its header lacks bytes or has extra ones, so both read "truncated or has
-    trailing bytes" here.
-    """
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="numpy"):
-            pass  # opening validates the header against the file
-    except OSError as error:
-        raise BnasError(f"{what}: cannot read {path} ({error.strerror or error})") from None
-    except SafetensorError as error:
-        reason = str(error).removeprefix("Error while deserializing header: ")
-        fault = next((text for sign, text in _LENGTH_FAULTS.items() if sign in reason),
-                     "is corrupt")
-        raise BnasError(f"{what}: {path} {fault} ({path.stat().st_size} bytes; "
-                        f"safetensors: {reason})") from None
-
-
 def resolve_checkpoint(run_dir: Path, trial: TrialRecord) -> Path:
-    """The trial's checkpoint folder; it must exist and lie inside the run directory."""
+    """The trial's checkpoint folder; it must exist and lie inside the run directory, links
+    followed (:func:`bnas.run_paths.inside_run`)."""
     trial_id = trial.trial_id
     relative = trial.checkpoint
     if not relative:
         raise BnasError(f"trial {trial_id}: summary.json records no checkpoint for it "
                         f"(status {trial.status}); nothing to export")
-    normal = os.path.normpath(str(relative))
-    if os.path.isabs(normal) or normal == ".." or normal.startswith(".." + os.sep):
-        raise BnasError(f"trial {trial_id}: checkpoint {relative!r} lies outside the run "
-                        f"directory {run_dir}")
-    folder = run_dir / normal
+    folder = inside_run(run_dir, relative, f"{SUMMARY_FILE} trial {trial_id} checkpoint")
     if not folder.is_dir():
         raise BnasError(f"trial {trial_id}: checkpoint folder {folder} is missing")
     return folder
@@ -94,12 +61,9 @@ def _read_state(folder: Path, trial_id: str) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        state = read_json(path, "trainer state")
+        return read_trainer_state(path)
     except BnasError as error:
         raise BnasError(f"trial {trial_id}: {error}") from None
-    if not isinstance(state, dict):
-        raise BnasError(f"trial {trial_id}: {path} is not a trainer state (expected a mapping)")
-    return state
 
 
 def trial_weights(run_dir: Path, trial: TrialRecord) -> TrialWeights:
@@ -131,5 +95,7 @@ def trial_weights(run_dir: Path, trial: TrialRecord) -> TrialWeights:
     if reference is None:
         raise BnasError(f"trial {trial_id}: summary.json records no accuracy for the weights "
                         f"in {weights.name} ({reference_key})")
+    inside_run(run_dir, Path(str(trial.checkpoint)) / weights.name,
+               f"{SUMMARY_FILE} trial {trial_id} weights")
     check_safetensors(weights, f"trial {trial_id}")
     return TrialWeights(folder, weights, reference_key, float(reference), state, note)

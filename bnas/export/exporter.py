@@ -53,6 +53,8 @@ from bnas.files import (
     SAMPLE_LOGITS_FILE,
     STATE_FILE,
 )
+from bnas.run_lock import RunLock
+from bnas.run_paths import inside, inside_run
 from bnas.run_record import RunRecord, TrialRecord
 from bnas.writing import check_folder_target, staged_folder
 
@@ -182,8 +184,11 @@ def export_trial(
     if recorded_ops is not None and abs(cost["ops"] - recorded_ops) > 1e-6 * max(1.0, cost["ops"]):
         log(f"  warning     OPs now {cost['ops']:.6g}, the search recorded {recorded_ops:.6g} "
             "(bnas.profile changed since?)")
+    if trial.metrics.get("latency_ms") is not None:  # predicted by the search's latency table
+        cost["latency_ms"] = float(trial.metrics["latency_ms"])
     log(f"  cost        OPs {cost['ops']:.4g}, BOPs {cost['bops']:.4g}, FLOPs "
-        f"{cost['flops']:.4g}, size {cost['size_mib']:.4g} MiB")
+        f"{cost['flops']:.4g}, size {cost['size_mib']:.4g} MiB"
+        + (f", latency {cost['latency_ms']:.4g} ms" if "latency_ms" in cost else ""))
 
     # ---- write into a staging folder, renamed into place when complete ---------------------
     final = out / choice.name
@@ -300,16 +305,20 @@ def export_run(
     if onnx and opset < MIN_OPSET:
         raise BnasError(f"--opset: bnas exports need opset >= {MIN_OPSET}, got {opset}")
     run_dir = Path(run_dir)
+    out_dir = Path(out) if out is not None else inside_run(run_dir, EXPORT_DIR, "export folder")
+    lock = RunLock(run_dir, "bnas export", reads_only=not inside(out_dir, run_dir))
+    if run_dir.is_dir():
+        lock.check_free()
     summary = RunRecord.load(run_dir)
-    out_dir = Path(out) if out is not None else run_dir / EXPORT_DIR
     check_folder_target(out_dir, "--out" if out is not None else "export folder")
     choices = select_trials(summary, mode, k)
     located = [(choice, trial_weights(run_dir, choice.trial)) for choice in choices]
-    records = []
-    for choice, weights in located:
-        records.append(export_trial(
-            run_dir, summary, choice, weights, out_dir, onnx=onnx, openvino=openvino,
-            data_root=data_root,
-            tolerance_pt=tolerance_pt, onnx_atol=onnx_atol, opset=opset, log=log))
-        sys.stdout.flush()
+    with lock:  # checked: from here on it writes
+        records = []
+        for choice, weights in located:
+            records.append(export_trial(
+                run_dir, summary, choice, weights, out_dir, onnx=onnx, openvino=openvino,
+                data_root=data_root,
+                tolerance_pt=tolerance_pt, onnx_atol=onnx_atol, opset=opset, log=log))
+            sys.stdout.flush()
     return records

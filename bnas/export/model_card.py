@@ -154,6 +154,9 @@ def render_model_card(record: dict[str, Any], arch: Architecture) -> str:
         f"real (32 bit), generators {cost['generator_params']:,} |",
         f"| size | {cost['size_mib']:.4g} MiB (generators {cost['generator_size_mib']:.4g} MiB "
         f"= {generator_share}) |",
+        *([f"| latency (bit-packed, predicted) | {cost['latency_ms']:.4g} ms per image, by the "
+           "search's latency table (measure it here: `bnas profile --latency arch.yaml`) |"]
+          if cost.get("latency_ms") is not None else []),
         "",
         "## Data",
         "",

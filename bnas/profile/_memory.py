@@ -79,7 +79,9 @@ def training_memory(arch: Architecture, batch_size: int) -> MemoryEstimate:
     model.train()
     parameters = {id(param) for param in model.parameters()}
     saved = []
-    for samples in (1, 2):
+    # two batches of 2 and 3 images (BatchNorm refuses one image per channel in training,
+    # as a network that pools 8x8 digits down to 1x1 has: a batch of 1 raised there)
+    for samples in (2, 3):
         counter = _SavedBytes(parameters)
         with torch.device("meta"), torch.autograd.graph.saved_tensors_hooks(
                 counter.pack, counter.unpack):
@@ -87,4 +89,4 @@ def training_memory(arch: Architecture, batch_size: int) -> MemoryEstimate:
         saved.append(counter.bytes)
     per_sample = saved[1] - saved[0]
     count = sum(param.numel() for param in model.parameters())
-    return MemoryEstimate(count, per_sample, saved[0] - per_sample, batch_size)
+    return MemoryEstimate(count, per_sample, saved[0] - 2 * per_sample, batch_size)

@@ -175,6 +175,7 @@ def trial_table(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "val_top1": finite(metrics.get("val_top1")) if id(trial) in ranked_ids else None,
             "ops": finite(metrics.get("ops")),
             "size_mib": finite(metrics.get("size_mib")),
+            "latency_ms": finite(metrics.get("latency_ms")),
             "epochs_run": trial.get("epochs_run"),
             "status": trial.get("status"),
             "error": trial.get("error"),
@@ -188,16 +189,17 @@ def trial_table(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
 _CANDIDATE_STATUS = {"scored": "completed", "repeated": "completed", "over_budget": "infeasible"}
 
 
-def read_candidates(path: str | Path) -> list[dict[str, Any]]:
+def read_candidates(path: str | Path, repeats: bool = False) -> list[dict[str, Any]]:
     """A one-shot search's ``candidates.csv`` as trial-like dicts (``trial_id`` ``c<number>``,
     ``number``, ``status``, ``arch``, ``arch_summary``, ``metrics`` with the inherited-weight
     scores and costs), so the progress and per-block plots draw the candidate search.
-    A repeated proposal of an architecture is left out (it has its first proposal's score)."""
+    A repeated proposal of an architecture is left out (it has its first proposal's score)
+    unless ``repeats``: then every candidate told is there."""
     rows = []
     text = read_text(path, "candidates file of a one-shot search")
     try:
         for line, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
-            if row.get("status") == "repeated":
+            if row.get("status") == "repeated" and not repeats:
                 continue
             try:
                 rows.append(_candidate_row(row))

@@ -5,8 +5,9 @@
     bnas report runs/demo-digits            # → runs/demo-digits/report/report.md + *.png
     bnas report runs/demo-digits --out docs/demo-report
 
-Reads only ``summary.json`` and ``study.db``. Exit codes: 0 written, 2 bad input. Only the
-standard library is imported at module level.
+Reads only ``summary.json`` and ``study.db`` (``study.journal`` and ``candidates.csv`` for a
+one-shot run). Exit codes: 0 written, 2 bad input. Only the standard library is imported at
+module level.
 """
 
 from __future__ import annotations

@@ -84,9 +84,18 @@ def fanova_importances(study: Any, summary: dict[str, Any] | None = None,
                        f"({', '.join(varying) or 'none'}); importance needs at least 2")
         return result
     target = (lambda t: t.values[index]) if multi else None
-    result.values = get_param_importances(
-        filtered, evaluator=FanovaImportanceEvaluator(seed=seed), params=varying,
-        target=target)
+    if len({t.values[index] for t in usable}) < 2:
+        result.note = (f"skipped: the {len(usable)} completed feasible trials{excluded} all "
+                       f"have {objective} {usable[0].values[index]:.4g}; fANOVA splits "
+                       "variance, and there is none")
+        return result
+    try:
+        result.values = get_param_importances(
+            filtered, evaluator=FanovaImportanceEvaluator(seed=seed), params=varying,
+            target=target)
+    except RuntimeError as error:  # fANOVA's forest explains no variance at all
+        result.note = f"skipped: fANOVA found nothing to split ({error})"
+        return result
     told = ("with inherited supernet weights, the candidate search's score"
             if (summary or {}).get("oneshot") else "last reported value")
     result.note = (f"fANOVA over {len(usable)} completed feasible trials{excluded} of study "

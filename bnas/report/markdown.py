@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bnas.costs import format_count
+from bnas.files import STUDY_FILE, STUDY_JOURNAL_FILE
 from bnas.report.analysis import trial_table
 from bnas.report.importance import Importance
 from bnas.run_record import status_counts
@@ -64,8 +65,10 @@ def render_report(
         lines += [
             f"**Best:** `{best.get('arch_summary')}` (trial `{best.get('trial_id')}`): val top-1 "
             f"{_pct(m.get('val_top1'))} %, OPs {_count(m.get('ops'))}, size "
-            f"{_num(m.get('size_mib'))} MiB. Export it with `bnas export {run_label} --best "
-            "--onnx`.",
+            f"{_num(m.get('size_mib'))} MiB"
+            + (f", latency {_num(m['latency_ms'])} ms" if m.get("latency_ms") is not None
+               else "")
+            + f". Export it with `bnas export {run_label} --best --onnx`.",
             "",
         ]
     else:
@@ -85,6 +88,18 @@ def render_report(
             f"val top-1 (max) vs OPs (min), {_plural(len(accuracy['pareto']), 'trial')}; star: "
             "the best. "
             "Hollow dots: stopped early by ASHA (fewer epochs).",
+            "",
+        ]
+
+    latency = figures.get("accuracy_vs_latency")
+    if latency:
+        lines += ["## Accuracy vs latency", ""]
+        lines += _figure("accuracy vs latency", latency)
+        lines += [
+            f"The same trials against their latency in milliseconds: the bit-packed model's, "
+            f"as the run's latency table predicts it (`bnas profile --latency`); circled: the "
+            f"Pareto front of val top-1 (max) vs latency (min), "
+            f"{_plural(len(latency['pareto']), 'trial')}.",
             "",
         ]
 
@@ -156,14 +171,17 @@ def render_report(
     else:
         lines += [f"_Not computed: {importance.note}._", ""]
 
+    rows = trial_table(trials)
+    timed = any(row["latency_ms"] is not None for row in rows)
     lines += [
         "## Trials",
         "",
-        "| rank | trial | architecture | val top-1 (%) | OPs | size (MiB) | epochs | status |",
-        "|---|---|---|---|---|---|---|---|",
+        "| rank | trial | architecture | val top-1 (%) | OPs | size (MiB) | "
+        + ("latency (ms) | " if timed else "") + "epochs | status |",
+        "|---|---|---|---|---|---|---|" + ("---|" if timed else "") + "---|",
     ]
     pareto = set(summary.get("pareto") or [])
-    for row in trial_table(trials):
+    for row in rows:
         status = row["status"]
         if row["error"]:
             status = f"{status}: {row['error']}"
@@ -172,7 +190,8 @@ def render_report(
         lines.append(
             f"| {row['rank'] or '—'} | `{_cell(row['trial_id'])}`{mark} | "
             f"`{_cell(row['arch_summary'])}` | {_pct(row['val_top1'])} | {_count(row['ops'])} | "
-            f"{_num(row['size_mib'])} | {epochs} | {_cell(status)} |"
+            f"{_num(row['size_mib'])} | " + (f"{_num(row['latency_ms'])} | " if timed else "")
+            + f"{epochs} | {_cell(status)} |"
         )
     pareto_label = ", ".join(f"{k} {v}" for k, v in (summary.get("pareto_objectives")
                                                      or {}).items())
@@ -185,8 +204,9 @@ def render_report(
         "",
         "```",
         f"tensorboard --logdir {run_label}                  # per-trial curves",
-        f"optuna-dashboard sqlite:///{run_label}/study.db   # the study (pip install "
-        "optuna-dashboard)",
+        (f"optuna-dashboard {run_label}/{STUDY_JOURNAL_FILE}   # the candidate search's study "
+         if summary.get("oneshot") else f"optuna-dashboard sqlite:///{run_label}/{STUDY_FILE}   "
+         "# the study ") + "(pip install optuna-dashboard)",
         f"bnas export {run_label} --top-k 3 --onnx          # deployable folders",
         "```",
         "",

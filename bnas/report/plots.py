@@ -14,7 +14,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from bnas.report.analysis import (
-    ACCURACY_VS_OPS,
     THRESHOLD_GROUPS,
     best_so_far,
     block_threshold_stats,
@@ -42,53 +41,66 @@ def _save(figure: Figure, path: str | Path) -> Path:
     return path
 
 
-def plot_accuracy_vs_ops(
-    trials: list[dict[str, Any]], path: str | Path, *, best_id: str | None = None
+# The cost axes a run's accuracy is plotted against: x label and title.
+COST_AXES = {
+    "ops": ("OPs per image (FLOPs + BOPs/64)", "Accuracy vs OPs"),
+    "latency_ms": ("latency per image (ms, bit-packed, predicted by the latency table)",
+                   "Accuracy vs latency"),
+}
+
+
+def plot_accuracy_vs_cost(
+    trials: list[dict[str, Any]], path: str | Path, *, cost: str = "ops",
+    best_id: str | None = None
 ) -> dict[str, Any]:
-    """Scatter of val top-1 against OPs; Pareto front (max accuracy, min OPs) as a step line.
+    """Scatter of val top-1 against a cost (:data:`COST_AXES`: OPs, or latency where the run
+    priced it); the Pareto front (max accuracy, min cost) as a step line.
 
     Completed trials are filled dots, ASHA-stopped ones hollow (fewer epochs), the best trial
-    a star. Returns ``points`` (trial id, OPs, val_top1, status), ``pareto`` and ``best``.
+    a star. Returns ``points`` (trial id, cost as ``x``, val_top1, status), ``pareto`` and
+    ``best``.
     """
     points = [
-        {"trial_id": t["trial_id"], "ops": float(t["metrics"]["ops"]),
+        {"trial_id": t["trial_id"], "x": float(t["metrics"][cost]),
          "val_top1": float(t["metrics"]["val_top1"]), "status": t["status"],
          "arch_summary": t.get("arch_summary", "")}
-        for t in trained_trials(trials) if t["metrics"].get("ops") is not None
+        for t in trained_trials(trials) if t["metrics"].get(cost) is not None
     ]
     plotted = {p["trial_id"] for p in points}
-    front_ids = pareto_ids([t for t in trials if t["trial_id"] in plotted], ACCURACY_VS_OPS)
+    front_ids = pareto_ids([t for t in trials if t["trial_id"] in plotted],
+                           {"val_top1": "max", cost: "min"})
     figure, ax = _figure()
     for status, filled in (("completed", True), ("stopped", False)):
         chosen = [p for p in points if p["status"] == status]
         if chosen:
-            ax.scatter([p["ops"] for p in chosen], [100 * p["val_top1"] for p in chosen],
+            ax.scatter([p["x"] for p in chosen], [100 * p["val_top1"] for p in chosen],
                        s=36, zorder=3, label=f"{status} ({len(chosen)})",
                        facecolors=COLORS["point"] if filled else "none",
                        edgecolors=COLORS["point"])
     front = sorted((p for p in points if p["trial_id"] in front_ids),
-                   key=lambda p: (p["ops"], -p["val_top1"]))
+                   key=lambda p: (p["x"], -p["val_top1"]))
     if front:
-        ax.step([p["ops"] for p in front], [100 * p["val_top1"] for p in front],
+        ax.step([p["x"] for p in front], [100 * p["val_top1"] for p in front],
                 where="post", color=COLORS["front"], linewidth=1.2, zorder=2)
-        ax.scatter([p["ops"] for p in front], [100 * p["val_top1"] for p in front], s=110,
+        ax.scatter([p["x"] for p in front], [100 * p["val_top1"] for p in front], s=110,
                    facecolors="none", edgecolors=COLORS["front"], linewidths=1.4, zorder=4,
                    label=f"Pareto front ({len(front)})")
     best = next((p for p in points if p["trial_id"] == best_id), None)
     if best is not None:
-        ax.scatter([best["ops"]], [100 * best["val_top1"]], marker="*", s=260, zorder=5,
+        ax.scatter([best["x"]], [100 * best["val_top1"]], marker="*", s=260, zorder=5,
                    color=COLORS["best"], edgecolors="black", linewidths=0.6,
                    label=f"best: {best['arch_summary']}")
     if points:
-        low, high = min(p["ops"] for p in points), max(p["ops"] for p in points)
+        low, high = min(p["x"] for p in points), max(p["x"] for p in points)
         if low > 0 and high / low > 20:
             ax.set_xscale("log")
     else:
         ax.text(0.5, 0.5, "no trained trials", ha="center", va="center",
                 transform=ax.transAxes, color=COLORS["muted"])
-    ax.set_xlabel("OPs per image (FLOPs + BOPs/64)")
+    label, title = COST_AXES[cost]
+    ax.set_xlabel(label)
     ax.set_ylabel("val top-1 (%)")
-    ax.set_title("Accuracy vs OPs")
+    ax.set_title(title)
     ax.grid(True, alpha=0.3)
     if points:
         ax.legend(fontsize=8, loc="best", framealpha=0.85)

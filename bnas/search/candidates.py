@@ -24,6 +24,13 @@ Persistence: after every round the told candidates are appended to the Optuna jo
 storage takes tens of milliseconds per write, longer than scoring a tiny candidate), which
 is also what a resumed search rebuilds its sampler's history from. ``candidates.csv`` lists
 every candidate when the search ends.
+
+Resuming continues, never repeats: the sampler gets the history and a seed derived from the
+search's seed and the number of candidates told (:func:`bnas.search.sampler.make_sampler`),
+so it does not propose the interrupted search's first candidates again. The journal is read
+line by line first (:mod:`bnas.study_journal`): damaged lines are dropped and said, and a
+journal holding fewer candidates than the run recorded as told says how many were lost;
+every candidate read back is checked (its status, costs and scores) before it counts.
 """
 
 from __future__ import annotations
@@ -40,15 +47,18 @@ from typing import Any
 import optuna
 
 from bnas.architecture import Architecture
+from bnas.errors import BnasError
 from bnas.files import CANDIDATES_FILE, STUDY_JOURNAL_FILE
 from bnas.pareto import dominates
-from bnas.run_record import front_objectives, json_value, seed_metric
+from bnas.run_paths import inside_run
+from bnas.run_record import front_objectives, json_value, metric_problem, seed_metric
 from bnas.search.sampler import define_by_run, make_sampler
 from bnas.search.shutdown import StopSignals
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, never_trained
 from bnas.search.tuner import trial_resources, trial_threads
 from bnas.site_effects import seed_agreement, site_effects
-from bnas.writing import write_text_atomic
+from bnas.study_journal import check_journal
+from bnas.writing import write_bytes_atomic, write_text_atomic
 
 SCORED, REPEATED, OVER_BUDGET = "scored", "repeated", "over_budget"
 
@@ -216,21 +226,71 @@ class ProgressLine:
                 f"{front_size}  {self.told_here / max(elapsed, 1e-9):.1f} candidates/s")
 
 
-def _journal_study(run_dir: Path, name: str, directions: list[str]) -> Any:
+class _HeldByTheRunLock:
+    """The journal's writer lock (what Optuna's ``JournalFileBackend`` calls ``acquire`` and
+    ``release`` on): the run folder's lock (:mod:`bnas.run_lock`) already makes this process
+    its only writer. (Optuna's default, a link beside the journal, would be left behind by a
+    ``kill -9`` and make the resumed search wait 30 s for it to go stale.)"""
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        """Nothing to release."""
+
+
+def _journal_study(path: Path, name: str, directions: list[str]) -> Any:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    storage = JournalStorage(JournalFileBackend(str(run_dir / STUDY_JOURNAL_FILE)))
+    storage = JournalStorage(JournalFileBackend(str(path), lock_obj=_HeldByTheRunLock()))
     return optuna.create_study(storage=storage, study_name=name, directions=directions,
                                load_if_exists=True)
 
 
-def _candidate(trial: Any, space: Any) -> Candidate:
-    """A told trial (live or from the journal) as a Candidate."""
+def _recover_journal(path: Path, told_before: int, log: Callable[[str], None]) -> None:
+    """Drop a resumed journal's damaged lines (saying so) and say what the run recorded as
+    told that it no longer holds (see the module docstring)."""
+    if not path.is_file():
+        if told_before:
+            log(f"candidate search: {path.name} is missing: the {told_before} candidates told "
+                "before are lost and proposed anew")
+        return
+    check = check_journal(path)
+    if check.damaged:
+        write_bytes_atomic(path, check.whole_text())
+        log(f"candidate search: {path.name}: {check.describe_damage()} dropped, "
+            f"{check.trials} candidates recovered")
+    if check.trials < told_before:
+        log(f"candidate search: {path.name} holds {check.trials} of the {told_before} "
+            f"candidates told before: {told_before - check.trials} lost (the file was damaged "
+            "or cut short) are proposed anew")
+
+
+def _candidate(trial: Any, space: Any, source: str) -> Candidate:
+    """A told trial from the journal as a Candidate, checked; a problem is one line naming
+    the candidate and the field."""
     attrs = trial.user_attrs
-    return Candidate(number=trial.number, arch=space.architecture(trial.params),
-                     params=dict(trial.params), cost=attrs[COST_KEY], status=attrs["status"],
-                     scores=attrs.get("scores") or {})
+    where = f"{source} candidate {trial.number}"
+    status, cost, scores = attrs.get("status"), attrs.get(COST_KEY), attrs.get("scores") or {}
+    if status not in (SCORED, REPEATED, OVER_BUDGET):
+        raise BnasError(f"{where}: status {status!r}; valid: {SCORED}, {REPEATED}, "
+                        f"{OVER_BUDGET}")
+    for field_name, values in ((COST_KEY, cost), ("scores", scores)):
+        if not isinstance(values, dict):
+            raise BnasError(f"{where}: {field_name} is {values!r}, not a mapping")
+        for key, value in values.items():
+            problem = metric_problem(key, value)
+            if problem is not None:
+                raise BnasError(f"{where}: {field_name}.{problem}")
+    if status != OVER_BUDGET and not scores:
+        raise BnasError(f"{where}: status {status} but no scores")
+    try:
+        arch = space.architecture(trial.params)
+    except BnasError as error:
+        raise BnasError(f"{where}: {error}") from None
+    return Candidate(number=trial.number, arch=arch, params=dict(trial.params), cost=cost,
+                     status=status, scores=scores)
 
 
 def prefix_order(arch: Architecture) -> tuple[str, ...]:
@@ -243,9 +303,10 @@ def prefix_order(arch: Architecture) -> tuple[str, ...]:
 
 class EvaluationWorkers:
     """``max_concurrent`` Ray actors (:class:`Evaluator`), each with the resources of a trial
-    and every supernet seed's checkpoint (``checkpoint_dirs``),
-    started on first use (a resumed search that has nothing left to score starts none) and
-    ended on leaving the ``with`` block."""
+    and every supernet seed's checkpoint (``checkpoint_dirs``); fewer when the cluster holds
+    fewer (:func:`bnas.space.preflight.workers_that_fit`; more would wait for resources
+    forever). Started on first use (a resumed search that has nothing left to score starts
+    none) and ended on leaving the ``with`` block."""
 
     def __init__(self, space: Any, checkpoint_dirs: list[Path]) -> None:
         self.space, self.checkpoint_dirs = space, checkpoint_dirs
@@ -271,14 +332,23 @@ class EvaluationWorkers:
         if not self._actors:
             import ray
 
+            from bnas.space.preflight import workers_that_fit
+
             started = time.monotonic()
             space = self.space
             resources = trial_resources(space)
+            cluster = ray.cluster_resources()
+            count = workers_that_fit(space, cluster.get("CPU", 0.0), cluster.get("GPU", 0.0))
+            if count < space.search.max_concurrent:
+                print(f"candidate search: {count} evaluation worker(s), not "
+                      f"search.max_concurrent {space.search.max_concurrent}: the cluster has "
+                      f"{cluster.get('CPU', 0.0):g} CPUs, {resources['cpu']:g} per worker",
+                      flush=True)
             remote = ray.remote(Evaluator).options(num_cpus=resources["cpu"],
                                                    num_gpus=resources["gpu"])
             folders = [str(folder) for folder in self.checkpoint_dirs]
             self._actors = [remote.remote(space, folders, trial_threads(space))
-                            for _ in range(space.search.max_concurrent)]
+                            for _ in range(count)]
             self._sizes = ray.get([actor.scoring_images.remote() for actor in self._actors])[0]
             print(f"candidate search: {len(self._actors)} evaluation worker(s) ready in "
                   f"{time.monotonic() - started:.1f} s", flush=True)
@@ -326,23 +396,29 @@ class EvaluationWorkers:
 
 def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, name: str,
                       log: Callable[[str], None] = print,
-                      signals: StopSignals | None = None) -> SearchOutcome:
+                      signals: StopSignals | None = None, told_before: int = 0,
+                      on_round: Callable[[int], None] | None = None) -> SearchOutcome:
     """Search the trained supernet that ``workers`` score on (see the module docstring);
-    resumes from ``RUN_DIR/study.journal`` when it holds candidates. ``workers``: the
+    resumes from ``RUN_DIR/study.journal`` when it holds candidates (``told_before``: how many
+    the run recorded as told, to tell a journal cut short). ``workers``: the
     :class:`EvaluationWorkers` (Ray actors), or anything with their methods. ``signals``: a
     SIGINT / SIGTERM waits until the round's candidates are in the journal, then stops the
-    search (:class:`~bnas.search.shutdown.SearchInterrupted`)."""
+    search (:class:`~bnas.search.shutdown.SearchInterrupted`). ``on_round(told)`` runs after
+    each round is in the journal."""
     signals = signals or StopSignals()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = space.search.evaluate
     objectives = dict(space.search.objectives)
     directions = ["maximize" if mode == "max" else "minimize" for mode in objectives.values()]
-    journal = _journal_study(run_dir, name, directions)
-    study = optuna.create_study(sampler=make_sampler(space, grid_class=AskAndTellGrid),
-                                directions=directions)
+    path = inside_run(run_dir, STUDY_JOURNAL_FILE, "study journal")
+    _recover_journal(path, told_before, log)
+    journal = _journal_study(path, name, directions)
     done = journal.get_trials(deepcopy=False)
+    candidates = [_candidate(trial, space, path.name) for trial in done]
+    study = optuna.create_study(
+        sampler=make_sampler(space, grid_class=AskAndTellGrid, resumed_after=len(done)),
+        directions=directions)
     study.add_trials(done)  # the sampler's history: a resumed search goes on from it
-    candidates = [_candidate(trial, space) for trial in done]
     if candidates:
         log(f"candidate search: resuming after {len(candidates)} candidates")
     log(f"candidate search: {settings.candidates} candidates, {settings.batch} per batch and "
@@ -387,9 +463,11 @@ def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, 
         with signals.held():  # a round is in the journal whole, or not at all
             journal.add_trials(study.get_trials(deepcopy=False)[len(candidates):])
         candidates += told
+        if on_round is not None:
+            on_round(len(candidates))
         log(progress.round(candidates, told, standing.best, len(standing.front.front)))
         signals.raise_if_received()
-    write_candidates(candidates, run_dir / CANDIDATES_FILE)
+    write_candidates(candidates, inside_run(run_dir, CANDIDATES_FILE, "candidates file"))
     scored, seconds = workers.work()
     if scored:
         log(f"candidate search: the workers scored {scored} candidates in {seconds:.1f} CPU s: "

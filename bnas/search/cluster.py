@@ -11,8 +11,11 @@ setting is switched for the ``ray.init`` too. The workers read the variable when
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import math
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,7 +111,9 @@ def _connected(address: str | None, num_cpus: int | None, signals: StopSignals) 
             session_dir = context.address_info["session_dir"]
         else:
             try:
-                ray.init(address=address, **kwargs)
+                # 127.0.0.1 stays 127.0.0.1 (Ray would rewrite it to the external address)
+                with _loopback_node() if _is_loopback(address) else contextlib.nullcontext():
+                    ray.init(address=address, **kwargs)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
                 raise BnasError(
@@ -140,18 +145,67 @@ def _shut_down_embedded(session_dir: str) -> None:
 
 
 # How long a search on a joined cluster waits for a node that can hold one trial (an
-# autoscaling cluster may still be adding it) before it gives up with exit 2.
-CLUSTER_WAIT_SECONDS = float(os.environ.get("BNAS_CLUSTER_WAIT_SECONDS", "60"))
+# autoscaling cluster may still be adding it) before it gives up with exit 2; the environment
+# variable BNAS_CLUSTER_WAIT_SECONDS sets it.
+CLUSTER_WAIT_SECONDS = 60.0
+WAIT_VARIABLE = "BNAS_CLUSTER_WAIT_SECONDS"
+# How long `--address HOST:PORT` may take to accept a connection before the search gives up:
+# Ray itself retries a silent address for over a minute.
+ADDRESS_ANSWER_SECONDS = 5.0
+
+
+def cluster_wait_seconds() -> float:
+    """:data:`CLUSTER_WAIT_SECONDS`, or the environment's BNAS_CLUSTER_WAIT_SECONDS (a number
+    of seconds >= 0; anything else is one BnasError line)."""
+    raw = os.environ.get(WAIT_VARIABLE)
+    if raw is None:
+        return CLUSTER_WAIT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise BnasError(f"{WAIT_VARIABLE}={raw!r}: expected a number of seconds >= 0")
+    return seconds
+
+
+def check_address(address: str, answer_seconds: float = ADDRESS_ANSWER_SECONDS) -> None:
+    """Before anything starts: ``--address HOST:PORT`` must accept a connection within
+    ``answer_seconds``, and BNAS_CLUSTER_WAIT_SECONDS must be a number; one BnasError line
+    otherwise. (Other forms, such as ``auto`` or ``ray://…``, are left to Ray.)"""
+    cluster_wait_seconds()
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "/" in address:
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=answer_seconds):
+            pass
+    except TimeoutError:
+        raise BnasError(f"--address {address}: no answer within {answer_seconds:g} s (is a "
+                        "Ray head node running there?)") from None
+    except OSError as error:
+        raise BnasError(f"--address {address}: cannot connect ({error.strerror or error}): is "
+                        "a Ray head node running there?") from None
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def wait_for_a_node(per_trial: dict[str, float], address: str,
-                    timeout_s: float = CLUSTER_WAIT_SECONDS) -> None:
+                    timeout_s: float | None = None) -> None:
     """Return once a live node of the joined cluster has the CPUs and GPUs of one trial; a
-    BnasError after ``timeout_s`` when none does (Ray would leave every trial pending)."""
+    BnasError after ``timeout_s`` (default :func:`cluster_wait_seconds`) when none does (Ray
+    would leave every trial pending)."""
     import time
 
     import ray
 
+    timeout_s = cluster_wait_seconds() if timeout_s is None else timeout_s
     per_trial = {key: need for key, need in per_trial.items() if need > 0}
     deadline = time.monotonic() + timeout_s
     announced = False

@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
             raise BnasError(f"--resume: no run to resume at {run_dir}")
         check_resume_trust(run_dir)  # before reading anything of it
         space = load_run_space(run_dir)  # the space (and --set values) the run started with
+    if args.address is not None:
+        from bnas.search.cluster import check_address
+
+        check_address(args.address)
     try:
         summary = run_search(
             space, name=name, storage=args.storage, address=args.address, resume=args.resume

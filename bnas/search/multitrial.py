@@ -11,7 +11,7 @@ from typing import Any
 from bnas.errors import BnasError
 from bnas.files import STUDY_FILE
 from bnas.search.cluster import ray_session, wait_for_a_node
-from bnas.search.run_dir import run_directory, write_space
+from bnas.search.run_dir import RunFolder, write_space
 from bnas.search.sampler import define_by_run, make_sampler, start_cost_model
 from bnas.search.shutdown import SearchInterrupted, StopSignals
 from bnas.search.summary import summarize, worker_failures, write_summary
@@ -25,26 +25,20 @@ from bnas.search.tuner import (
     tune_run_config,
     tune_trainable,
 )
-from bnas.space.preflight import preflight
 
 
-def run_multitrial(
-    space: Any,
-    *,
-    name: str | None = None,
-    storage: str | Path = "runs",
-    address: str | None = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Run (or resume) a multi-trial search; returns the summary written to
+def run_multitrial(space: Any, run: RunFolder, *, address: str | None = None) -> dict[str, Any]:
+    """Run (or resume) a multi-trial search in ``run`` (checked, the preflight passed:
+    :func:`bnas.search.dispatch.run_search`); returns the summary written to
     ``RUN_DIR/summary.json``. An interrupted new run without Tune state is removed."""
-    try:
-        return _run_multitrial(space, name=name, storage=storage, address=address,
-                               resume=resume)
-    except SearchInterrupted:
-        if not resume:
-            _forget_unstarted_run(Path(storage).expanduser().resolve() / (name or space.name))
-        raise
+    with run.writing():
+        try:
+            return _run_multitrial(space, run.path.name, run.storage, run.path, address,
+                                   run.resume)
+        except SearchInterrupted:
+            if not run.resume:
+                _forget_unstarted_run(run.path)
+            raise
 
 
 def _forget_unstarted_run(run_dir: Path) -> None:
@@ -56,14 +50,8 @@ def _forget_unstarted_run(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _run_multitrial(
-    space: Any, *, name: str | None, storage: str | Path, address: str | None, resume: bool
-) -> dict[str, Any]:
-    name = name or space.name
-    storage_path, run_dir = run_directory(name, storage, resume)
-    # What every trial would find out (data, teacher, device, budgets, this machine), found
-    # before Ray starts and before anything is written.
-    preflight(space, local=address is None)
+def _run_multitrial(space: Any, name: str, storage_path: Path, run_dir: Path,
+                    address: str | None, resume: bool) -> dict[str, Any]:
     space = space.with_absolute_data_root()  # trials run in folders of their own
 
     search = space.search

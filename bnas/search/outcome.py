@@ -26,7 +26,9 @@ def print_outcome(summary: dict[str, Any], run_dir: Path, stream: Any = sys.stdo
     metrics = best.metrics
     print(
         f"best: {best.arch_summary}  val_top1 {metrics['val_top1']:.4f}  "
-        f"OPs {metrics['ops']:.4g}  size {metrics['size_mib']:.3f} MiB  (trial {best.trial_id})",
+        f"OPs {metrics['ops']:.4g}  size {metrics['size_mib']:.3f} MiB  "
+        + (f"latency {metrics['latency_ms']:.4g} ms  " if metrics.get("latency_ms") is not None
+           else "") + f"(trial {best.trial_id})",
         file=stream,
     )
     print(best.architecture().to_yaml().rstrip(), file=stream)

@@ -1,5 +1,12 @@
 """Where a search run lives (``STORAGE/NAME``), shared by both strategies: the run folder made
-or checked (name, emptiness, resume trust), the space it keeps and the space read back from it.
+or checked (name, emptiness, resume trust) and locked for the search (:class:`RunFolder`), the
+space it keeps and the space read back from it.
+
+**One writer.** :meth:`RunFolder.writing` holds the run folder's lock
+(:class:`bnas.run_lock.RunLock`) from after the preflight until the search ends: a second
+search of the same name, or a ``--resume`` of a run that still goes on, is refused with one
+line naming the process that holds it, before Ray starts (checked once when the folder is
+looked at, without writing anything, and again when the lock is taken).
 
 **Names.** ``--name`` follows the rule of the YAML's ``name:`` (:data:`bnas.files.RUN_NAME_PATTERN`,
 at most :data:`bnas.files.RUN_NAME_MAX_LENGTH` characters): one plain folder name, so a run
@@ -18,17 +25,27 @@ the usual umask 002 makes every file group-writable without giving anyone else a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bnas.errors import BnasError
-from bnas.files import OVERRIDES_FILE, RUN_NAME_MAX_LENGTH, RUN_NAME_PATTERN, SPACE_FILE
+from bnas.files import (
+    LOCK_FILE,
+    OVERRIDES_FILE,
+    RUN_NAME_MAX_LENGTH,
+    RUN_NAME_PATTERN,
+    SPACE_FILE,
+)
 from bnas.reading import read_yaml
+from bnas.run_lock import RunLock
+from bnas.writing import write_text_atomic
 
 _WHY = ("resuming executes the run's pickled Ray state, so bnas resumes only runs nobody else "
         "can have changed")
@@ -57,7 +74,10 @@ def check_resume_trust(run_dir: Path) -> None:
         ):
             _refuse(folder, info, user, "a folder above the run")
     for path in _walk(run_dir):
-        info = os.lstat(path)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:  # gone since the walk saw it (a live run): nothing to trust
+            continue
         if stat.S_ISLNK(info.st_mode):
             try:
                 info = os.stat(path)  # a link is as trustworthy as what it points to
@@ -67,30 +87,47 @@ def check_resume_trust(run_dir: Path) -> None:
             _refuse(path, info, user, "")
 
 
-def run_directory(name: str, storage: str | Path, resume: bool) -> tuple[Path, Path]:
-    """``(storage path, run directory)``, both absolute. The name must be a run name; a new
-    run refuses a run directory that holds anything; ``resume`` requires one that holds a
-    run and that only the current user can have written (see the module docstring)."""
-    check_run_name(name)
-    storage_path = Path(storage).expanduser().resolve()
-    run_dir = storage_path / name
-    if resume and not (run_dir / SPACE_FILE).is_file():
-        raise BnasError(f"--resume: no run to resume at {run_dir}")
-    if resume:
-        check_resume_trust(run_dir)
-    if not resume and run_dir.exists() and any(run_dir.iterdir()):
-        raise BnasError(
-            f"{run_dir} already holds a run; use --resume to continue it or --name for a new one"
-        )
-    return storage_path, run_dir
+class RunFolder:
+    """A search's run directory, ``STORAGE/NAME`` (both absolute: :attr:`storage`,
+    :attr:`path`), checked when made: the name must be a run name; a new run refuses a folder
+    that holds anything, ``resume`` requires one that holds a run and that only the current
+    user can have written; either refuses one another bnas command holds (see the module
+    docstring). Nothing is written until :meth:`writing`."""
+
+    def __init__(self, name: str, storage: str | Path, resume: bool) -> None:
+        check_run_name(name)
+        self.storage = Path(storage).expanduser().resolve()
+        self.path = self.storage / name
+        self.resume = resume
+        if resume and not (self.path / SPACE_FILE).is_file():
+            raise BnasError(f"--resume: no run to resume at {self.path}")
+        if resume:
+            check_resume_trust(self.path)
+        self._lock = RunLock(self.path, "bnas search" + " --resume" * resume, create=not resume)
+        self._lock.check_free()
+        self._check_empty()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the run folder's lock (making the folder of a new run) until the block ends;
+        a new run's folder is removed again if the block leaves nothing in it."""
+        with self._lock:
+            self._check_empty()  # another search may have started since
+            yield
+
+    def _check_empty(self) -> None:
+        if not self.resume and self.path.is_dir() and any(
+                entry.name != LOCK_FILE for entry in self.path.iterdir()):
+            raise BnasError(f"{self.path} already holds a run; use --resume to continue it or "
+                            "--name for a new one")
 
 
 def write_space(space: Any, run_dir: Path) -> None:
     """Keep the space as given (and its ``--set`` overrides) in a new run directory."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / SPACE_FILE).write_text(space.source_text)
+    write_text_atomic(run_dir / SPACE_FILE, space.source_text)
     if space.overrides:
-        (run_dir / OVERRIDES_FILE).write_text(yaml.safe_dump(space.overrides))
+        write_text_atomic(run_dir / OVERRIDES_FILE, yaml.safe_dump(space.overrides))
 
 
 def load_run_space(run_dir: Path) -> Any:

@@ -11,17 +11,20 @@ every epoch with ``ray.train.report``; Ray Train merges them into
 reads each); every process reports its metrics, which a callback in Ray Train's controller
 relays to this process for one progress line per epoch and ``RUN_DIR/supernet/history.json``.
 
-Resume: Ray Train 2.60 (Train V2) restores a run when a trainer is started again with the same
-``RunConfig(storage_path, name)``; ``TorchTrainer.restore`` / ``can_restore`` of the older API
-are deprecated and raise. The workers then get the last reported checkpoint from
-``ray.train.get_checkpoint()``, each its seed's folder, and continue after its epoch, with the
-numbers an uninterrupted run would have produced. A supernet whose last epoch is already
-checkpointed is not trained again.
+Resume continues after the last *complete* epoch, found here, not by Ray Train: Ray copies an
+epoch's checkpoint into the run folder before it records it in its own state, so a kill in
+between leaves a complete checkpoint that Ray's restore would not know (it would train that
+epoch again), and a kill during the copy leaves an incomplete one. :func:`supernet_checkpoint`
+takes the newest checkpoint whose files are whole (:func:`check_checkpoint`: in every seed's
+folder the trainer state valid, both safetensors files as long as their headers say); Ray's own
+record of the run is removed, so its trainer starts afresh, and each worker loads its seed's
+folder of that checkpoint (``resume_dir``) and continues after its epoch, with the numbers an
+uninterrupted run would have produced. A supernet whose last epoch is already checkpointed is
+not trained again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -32,12 +35,23 @@ from pathlib import Path
 from typing import Any
 
 from bnas.errors import BnasError
-from bnas.files import SEED_DIR_PREFIX, STATE_FILE, SUPERNET_DIR, SUPERNET_HISTORY_FILE
-from bnas.reading import read_json
+from bnas.files import (
+    MODEL_FILE,
+    OPTIMIZER_FILE,
+    SEED_DIR_PREFIX,
+    STATE_FILE,
+    SUPERNET_DIR,
+    SUPERNET_HISTORY_FILE,
+)
+from bnas.reading import check_safetensors, read_json
+from bnas.run_paths import inside_run
+from bnas.run_record import metric_problem, read_trainer_state
 from bnas.writing import write_text_atomic
 
 # A checkpoint folder per epoch, named so that they sort by epoch.
 CHECKPOINT_PREFIX = "epoch_"
+# Ray Train's record of its run (ray.train.v2._internal.constants), removed before a resume.
+RAY_TRAIN_SNAPSHOT = "checkpoint_manager_snapshot.json"
 
 
 def checkpoint_name(epoch: int) -> str:
@@ -49,19 +63,48 @@ def seed_checkpoints(folder: str | Path, seeds: int) -> list[Path]:
     return [Path(folder) / f"{SEED_DIR_PREFIX}{index}" for index in range(seeds)]
 
 
-def supernet_checkpoint(run_dir: str | Path, seeds: int = 1) -> tuple[Path, int] | None:
-    """The last complete supernet checkpoint of a run (every one of ``seeds`` seeds' folders
-    holds a checkpoint state) and its epoch, or None."""
-    found = None
-    for folder in sorted((Path(run_dir) / SUPERNET_DIR).glob(f"{CHECKPOINT_PREFIX}*")):
+def check_checkpoint(folder: Path, what: str, seeds: int = 1) -> int:
+    """The epoch of the checkpoint in ``folder`` when its files are whole: in each of its
+    ``seeds`` seed folders the trainer state valid (:class:`bnas.run_record.TrainerState`), the
+    weights and the optimizer's tensors as long as their safetensors headers say, every seed at
+    the same epoch. Otherwise one BnasError line naming the file."""
+    epochs = set()
+    for seed in seed_checkpoints(folder, seeds):
+        for name in (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE):
+            if not (seed / name).is_file():
+                raise BnasError(f"{what}: {seed / name} is missing")
+        epochs.add(int(read_trainer_state(seed / STATE_FILE)["epoch"]))
+        for name in (MODEL_FILE, OPTIMIZER_FILE):
+            check_safetensors(seed / name, what)
+    if len(epochs) != 1:
+        raise BnasError(f"{what}: {folder}: its seeds' checkpoints are of epochs "
+                        f"{sorted(epochs)}")
+    return epochs.pop()
+
+
+def supernet_checkpoints(run_dir: str | Path, seeds: int = 1
+                         ) -> tuple[tuple[Path, int] | None, list[str]]:
+    """(the newest complete checkpoint of a run's ``seeds`` supernets and its epoch, or None;
+    why each newer one is not complete)."""
+    found: tuple[Path, int] | None = None
+    problems: dict[Path, str] = {}
+    folder = inside_run(run_dir, SUPERNET_DIR, "supernet folder")
+    for checkpoint in sorted(folder.glob(f"{CHECKPOINT_PREFIX}*")):
         try:
-            epochs = {int(read_json(seed / STATE_FILE, "trainer state")["epoch"])
-                      for seed in seed_checkpoints(folder, seeds)}
-        except (BnasError, TypeError, ValueError, KeyError):
-            continue  # a checkpoint still being copied, or not one
-        if len(epochs) == 1 and (found is None or min(epochs) > found[1]):
-            found = (folder, min(epochs))
-    return found
+            epoch = check_checkpoint(checkpoint, "supernet", seeds)
+        except BnasError as error:  # a checkpoint still being copied, or damaged
+            problems[checkpoint] = str(error).removeprefix("supernet: ")
+            continue
+        if found is None or epoch > found[1]:
+            found = (checkpoint, epoch)
+    newer = [problem for checkpoint, problem in problems.items()
+             if found is None or checkpoint.name > found[0].name]
+    return found, newer
+
+
+def supernet_checkpoint(run_dir: str | Path, seeds: int = 1) -> tuple[Path, int] | None:
+    """The newest complete checkpoint of a run's ``seeds`` supernets and its epoch, or None."""
+    return supernet_checkpoints(run_dir, seeds)[0]
 
 
 def _train_worker(config: dict[str, Any]) -> None:
@@ -92,12 +135,10 @@ def _train_worker(config: dict[str, Any]) -> None:
                              checkpoint=checkpoint,
                              checkpoint_dir_name=checkpoint_name(metrics["epoch"]))
 
-    resume = ray.train.get_checkpoint()
-    with contextlib.ExitStack() as stack:
-        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="bnas-supernet-"))
-        resume_dir = stack.enter_context(resume.as_directory()) if resume is not None else None
+    with tempfile.TemporaryDirectory(prefix="bnas-supernet-") as scratch:
         train_supernet(config["space"], out_dir=Path(scratch), on_epoch=on_epoch,
-                       resume_from=Path(resume_dir) / seed_folder if resume_dir else None,
+                       resume_from=(Path(config["resume_dir"]) / seed_folder
+                                    if config["resume_dir"] else None),
                        device=device, threads=config["threads"])
 
 
@@ -116,16 +157,30 @@ def _epoch_relay(queue: Any) -> Any:
 
 class SupernetProgress:
     """The driver's side: a line per epoch, and ``history.json`` with every worker's report
-    (epochs that a resumed run trains again replace the ones it lost)."""
+    (epochs that a resumed run trains again replace the ones it lost).
 
-    def __init__(self, folder: Path, epochs: int) -> None:
+    ``resumed``: the history of the checkpoint a resumed run starts from. Its epochs that no
+    report brought here (the run was killed after the checkpoint was written, before its
+    report arrived) are recorded from it, with no ``workers``: only process 0's numbers are
+    known of them."""
+
+    def __init__(self, folder: Path, epochs: int,
+                 resumed: list[dict[str, Any]] | None = None) -> None:
         from bnas.supernet.training import describe_epoch
 
         self.describe, self.folder, self.epochs = describe_epoch, folder, epochs
         self.started = time.monotonic()
         history = folder / SUPERNET_HISTORY_FILE
         self.records: list[dict[str, Any]] = (
-            read_json(history, "supernet history") if history.is_file() else [])
+            _read_history(history) if history.is_file() else [])
+        if resumed:
+            last = int(resumed[-1]["epoch"])
+            known = {record["epoch"]: record for record in self.records
+                     if record["epoch"] <= last}
+            for row in resumed:
+                known.setdefault(row["epoch"], {"epoch": row["epoch"], "metrics": row,
+                                                "workers": [], "checkpoint": None})
+            self.records = [known[epoch] for epoch in sorted(known)]
 
     def add(self, message: dict[str, Any]) -> None:
         workers = sorted(message["workers"], key=lambda metrics: metrics["rank"])
@@ -157,6 +212,20 @@ class SupernetProgress:
         print(f"[{elapsed:6.1f}s] {self.describe(metrics, self.epochs)}{others}  "
               f"{len(workers)} worker{'s' * (len(workers) > 1)} on {', '.join(nodes)}",
               flush=True)
+
+
+def _read_history(path: Path) -> list[dict[str, Any]]:
+    """``history.json`` as written: a list of epoch records, each with its epoch number."""
+    records = read_json(path, "supernet history")
+    if not isinstance(records, list):
+        raise BnasError(f"{path}: not a supernet history (expected a list of epochs)")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise BnasError(f"{path}: [{index}]: not a mapping")
+        problem = metric_problem("epoch", record.get("epoch"))
+        if problem is not None or record.get("epoch") is None:
+            raise BnasError(f"{path}: [{index}]: {problem or 'epoch is missing'}")
+    return records
 
 
 def _relay_to(progress: SupernetProgress, queue: Any, done: threading.Event) -> None:
@@ -195,14 +264,17 @@ def train_supernet_on_ray(
         raise BnasError("train_supernet_on_ray: no Ray session (open one with "
                         "bnas.search.cluster.ray_session)")
     run_dir = Path(run_dir).resolve()
-    folder = run_dir / SUPERNET_DIR
+    folder = inside_run(run_dir, SUPERNET_DIR, "supernet folder")
     settings = supernet_settings(space)
-    last = supernet_checkpoint(run_dir, settings.seeds)
     if not resume and folder.is_dir() and any(folder.iterdir()):
         raise BnasError(f"{folder} already holds a supernet: resume the run, or start a new one")
+    last, incomplete = supernet_checkpoints(run_dir, settings.seeds) if resume else (None, [])
+    for problem in incomplete:
+        print(f"supernet: not resuming from an incomplete checkpoint: {problem}", flush=True)
     if last is not None and last[1] >= settings.epochs:
         print(f"supernet: trained already ({settings.epochs} epochs, {last[0]})", flush=True)
         return last[0]
+    _start_afresh(folder, keep=last[0] if last else None)
 
     resources = space.search.resources_per_trial
     use_gpu = resources.gpu > 0
@@ -219,13 +291,15 @@ def train_supernet_on_ray(
           + (f"; resuming after epoch {last[1]}" if last else ""), flush=True)
     folder.mkdir(parents=True, exist_ok=True)
     queue = Queue(actor_options={"num_cpus": 0})
-    progress = SupernetProgress(folder, settings.epochs)
+    progress = SupernetProgress(folder, settings.epochs, resumed=read_trainer_state(
+        seed_checkpoints(last[0], 1)[0] / STATE_FILE)["history"] if last else None)
     done = threading.Event()
     relay = threading.Thread(target=_relay_to, args=(progress, queue, done), daemon=True)
     trainer = TorchTrainer(
         _train_worker,
         train_loop_config={"space": space, "use_gpu": use_gpu, "workers": settings.workers,
-                           "threads": max(1, int(resources.cpu))},
+                           "threads": max(1, int(resources.cpu)),
+                           "resume_dir": str(last[0]) if last else None},
         torch_config=TorchConfig(backend=backend),
         scaling_config=ScalingConfig(num_workers=processes, use_gpu=use_gpu,
                                      resources_per_worker=per_worker),
@@ -249,7 +323,22 @@ def train_supernet_on_ray(
         queue.shutdown()
     if result.checkpoint is None:
         raise BnasError("supernet training reported no checkpoint")
-    return Path(result.checkpoint.path)
+    final = Path(result.checkpoint.path)
+    _start_afresh(folder, keep=final, ray_record=False)  # the checkpoint resumed from goes
+    return final
+
+
+def _start_afresh(folder: Path, keep: Path | None, ray_record: bool = True) -> None:
+    """Remove every epoch checkpoint of ``folder`` but ``keep`` (a resume's start: the
+    incomplete and the superseded ones), and Ray Train's record of its run, so that a
+    restarted trainer neither restores an older epoch nor meets folders it did not write."""
+    if not folder.is_dir():
+        return
+    for checkpoint in folder.glob(f"{CHECKPOINT_PREFIX}*"):
+        if keep is None or checkpoint.name != keep.name:
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    if ray_record:
+        (folder / RAY_TRAIN_SNAPSHOT).unlink(missing_ok=True)
 
 
 def failure_reason(error: BaseException) -> str:

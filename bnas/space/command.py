@@ -1,16 +1,19 @@
-"""``bnas validate SPACE.yaml``: check a search space, print its size and its OPs range.
+"""``bnas validate SPACE.yaml``: check a search space, print its size and its cost range.
 
 Exit 0 when a search of the space could run here, 2 (one ``bnas: error: file:line path: ...``
 line) when not: the file, then the same preflight ``bnas search`` runs before it starts
 (:mod:`bnas.space.preflight`: data, teacher, device, budgets, this machine's CPUs, GPUs and
 memory), so the two commands agree. Nothing is written. The cost range (the cheapest and the
 most expensive candidate, profiled with :func:`bnas.profile.profile_architecture`) is printed
-unless ``--no-ops``. Only the standard library is imported at module level.
+unless ``--no-ops``, with the predicted latency range when the space uses latency (the
+preflight builds or loads its latency table). Only the standard library is imported at module
+level.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bnas.costs import CONSTRAINTS, excess
@@ -93,6 +96,9 @@ def describe(space: SearchSpace) -> list[tuple[str, str]]:
         ("backbone", f"{info.name} ({args}): {len(space.blocks)} blocks, "
                      f"sites {', '.join(info.sites)}"),
         ("data", f"{space.data.name}" + (f" at {space.data.root}" if space.data.root else "")
+         + f", {space.backbone.args['num_classes']} classes"
+         + (" (its class folders, counted as torchvision's ImageFolder counts them)"
+            if space.counted_classes else "")
          + (f", {space.data.subset} per class" if space.data.subset else "")),
         ("architectures", f"{_count(space.size())} (settings per block: {shape}"
                           + (f"; {', '.join(extra)}" if extra else "") + ")"),
@@ -186,6 +192,15 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
     except Exception as error:  # a bug in a model or the profiler, not in this file
         reason = (str(error).splitlines() or [""])[0]
         return [("OPs", f"not computed: bnas.profile failed ({type(error).__name__}: {reason})")]
+    latency = []
+    table = space.latency_table()  # the preflight built or loaded it
+    if table is not None:
+        fastest, slowest = space.latency_range(table)
+        cheap, dear = replace(cheap, latency_ms=fastest), replace(dear, latency_ms=slowest)
+        latency = [("latency", f"{fastest:.4g} .. {slowest:.4g} ms predicted, bit-packed on "
+                               f"{table.device.describe()}"),
+                   ("latency table", f"{table.source or 'not saved'}, measured in "
+                                     f"{table.seconds:.0f} s")]
     rows = [
         ("OPs", f"{_ops(cheap.ops)} .. {_ops(dear.ops)}   "
                 f"({cheap_arch.summary()} .. {dear_arch.summary()})"),
@@ -193,6 +208,7 @@ def cost_range(space: SearchSpace) -> list[tuple[str, str]]:
                          f"{_ops(cheap.flops)} .. {_ops(dear.flops)}"),
         ("size", f"{cheap.size_mib:.3f} .. {dear.size_mib:.3f} MiB "
                  f"(generators up to {dear.generator_size_mib:.3f} MiB)"),
+        *latency,
     ]
     budgets = space.search.constraints.as_dict()
     if budgets:
@@ -217,8 +233,16 @@ def _ops(value: float) -> str:
 
 
 def notes(space: SearchSpace) -> list[str]:
-    """Things that are valid but worth a look."""
-    found = []
+    """Things that are valid but worth a look, and settings the checks clamped."""
+    from bnas.space.preflight import machine_workers
+
+    found = space.notes
+    search = space.search
+    workers = machine_workers(space)
+    if search.strategy == "oneshot" and workers < search.max_concurrent:
+        found.append(f"search.max_concurrent {search.max_concurrent}: {workers} evaluation "
+                     f"worker(s) at a time, as many as this machine holds with "
+                     f"{search.resources_per_trial.cpu:g} CPU each")
     asha = space.search.scheduler.asha
     if asha is not None and asha.grace_period == space.epochs:
         found.append("asha.grace_period equals train.epochs: ASHA will stop nothing")

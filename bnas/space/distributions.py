@@ -203,6 +203,13 @@ class TrainSection(SectionModel):
     def epochs(self) -> int:
         return int(self.fixed.get("epochs", TrainConfig.model_fields["epochs"].default))
 
+    def central_setting(self, key: str) -> Any:
+        """The value of setting ``key`` a one-shot search trains with: fixed, a sampled one at
+        its :meth:`Distribution.central` value, else TrainConfig's default."""
+        if key in self.sampled:
+            return self.sampled[key].central()
+        return self.fixed.get(key, TrainConfig.model_fields[key].default)
+
     def central_params(self) -> dict[str, Any]:
         """``{"train.<key>": value}`` with every sampled setting at its
         :meth:`Distribution.central` value (the form of a trial's parameters)."""

@@ -12,7 +12,11 @@ In file order, each failure one located line (``space.yaml:LINE path: what``):
 
 - the training settings at every edge of their distributions: the device, the teacher;
 - the data: root, layout, classes, a decodable image, a non-empty validation split, the
-  architecture fitted to it;
+  architecture fitted to it; a one-shot search's ``evaluate.bn_batches`` clamped (with a
+  note, :attr:`SearchSpace.notes`) to the batches its training split holds;
+- the latency table, where the space uses latency (``latency_ms``, ``max_latency_ms``,
+  ``search.latency``): the given one read and checked against the space, or this machine's
+  cached one loaded, or measured now (with progress);
 - the budgets: the cheapest candidate must meet every one of ``search.constraints``;
 - this machine, for a local search: CPUs and GPUs a trial (or a supernet worker) asks for;
   the memory of training the largest candidate at the largest batch, as many at a time as
@@ -28,11 +32,14 @@ import math
 import os
 from typing import TYPE_CHECKING
 
-from bnas.costs import CONSTRAINTS, excess
+from bnas.costs import CONSTRAINTS, LATENCY_KEYS, excess
 from bnas.errors import BnasError, LocatedError
+from bnas.space.sections import LatencySettings
 
 if TYPE_CHECKING:
     from bnas.architecture import Architecture
+    from bnas.latency_table import LatencyTable
+    from bnas.profile._latency import Progress
     from bnas.space.schema import SearchSpace
     from bnas.train_config import TrainConfig
 
@@ -45,7 +52,8 @@ def preflight(space: SearchSpace, *, local: bool = True) -> None:
         configs = edge_configs(space)
         cheapest, largest = space.extremes()
         _check_training_settings(space, configs)
-        _check_data(cheapest, configs[0])
+        _clamp_calibration(space, _check_data(cheapest, configs[0]))
+        space.latency_table(progress=print_progress)
         _check_budgets(space, cheapest)
         if local:
             _check_resources(space)
@@ -90,8 +98,9 @@ def _check_training_settings(space: SearchSpace, configs: list[TrainConfig]) -> 
             raise LocatedError(("train", "teacher"), f"{teacher}: {error}") from None
 
 
-def _check_data(arch: Architecture, config: TrainConfig) -> None:
-    """The trials' own data preparation, plus one image decoded from each split."""
+def _check_data(arch: Architecture, config: TrainConfig) -> int:
+    """The trials' own data preparation, plus one image decoded from each split; returns the
+    number of training images."""
     from bnas.train import prepare_data
 
     try:
@@ -102,6 +111,23 @@ def _check_data(arch: Architecture, config: TrainConfig) -> None:
         raise LocatedError(("data",), str(error)) from None
     except OSError as error:
         raise LocatedError(("data",), f"{config.data.name}: {error}") from None
+    return len(prepared.splits.train)
+
+
+def _clamp_calibration(space: SearchSpace, train_images: int) -> None:
+    """A one-shot search recalibrates BatchNorm on ``bn_batches`` training batches: at most as
+    many as the training split holds (a loader would silently give fewer), with a note."""
+    evaluate = space.search.evaluate
+    if space.search.strategy != "oneshot" or evaluate is None:
+        return
+    batch = int(space.train.central_setting("batch_size"))
+    available = math.ceil(train_images / batch)
+    if evaluate.bn_batches > available:
+        space._notes.append(
+            f"search.evaluate.bn_batches {evaluate.bn_batches:,} is more than the training "
+            f"split holds ({train_images:,} images in batches of {batch}): clamped to "
+            f"{available}")
+        evaluate.bn_batches = available
 
 
 def check_budgets(space: SearchSpace) -> None:
@@ -113,12 +139,17 @@ def check_budgets(space: SearchSpace) -> None:
 
 
 def _check_budgets(space: SearchSpace, cheapest: Architecture) -> None:
+    from dataclasses import replace
+
     from bnas.profile import profile_architecture
 
     budgets = space.search.constraints.as_dict()
     if not budgets:
         return
     cost = profile_architecture(cheapest)
+    table = space.latency_table()
+    if table is not None:  # the fastest candidate, which need not be the one with fewest OPs
+        cost = replace(cost, latency_ms=space.latency_range(table)[0])
     for name, relative in excess(cost, budgets).items():
         if relative > 0:
             key = CONSTRAINTS[name]
@@ -130,15 +161,69 @@ def _check_budgets(space: SearchSpace, cheapest: Architecture) -> None:
             )
 
 
-def _parallel(space: SearchSpace) -> int:
-    """How many trials (or supernet processes: seeds × workers) train at once here."""
+def print_progress(line: str) -> None:
+    print(line, flush=True)
+
+
+def latency_table(space: SearchSpace, progress: Progress | None = None) -> LatencyTable | None:
+    """The latency table that prices ``space``'s candidates (None when it uses no latency):
+    ``search.latency.table`` read and checked against the space, or this machine's, cached or
+    measured now (:func:`bnas.profile.latency_table`); a problem is a LocatedError at the key
+    that asked for latency."""
+    search = space.search
+    if not search.uses_latency:
+        return None
+    from bnas.profile import latency_table
+
+    settings = search.latency or LatencySettings()
+    try:
+        return latency_table(space.backbone.name, space.backbone.args, space.space.rprelu,
+                             space.latency_settings(), path=settings.table,
+                             threads=settings.threads, precision=settings.precision,
+                             batch=settings.batch, progress=progress)
+    except BnasError as error:
+        raise LocatedError(_asks_for_latency(space), str(error)) from None
+
+
+def _asks_for_latency(space: SearchSpace) -> tuple[str, ...]:
+    search = space.search
+    if search.latency is not None:
+        return ("search", "latency", "table") if search.latency.table else ("search", "latency")
+    objective = [metric for metric in search.objectives if metric in LATENCY_KEYS]
+    if objective:
+        return ("search", "objectives", objective[0])
+    budget = next(name for name in search.constraints_dict() if CONSTRAINTS[name] in LATENCY_KEYS)
+    return ("search", "constraints", budget)
+
+
+def workers_that_fit(space: SearchSpace, cpus: float, gpus: float) -> int:
+    """How many trials run at once with ``cpus`` and ``gpus`` (a machine's or a cluster's):
+    ``search.max_concurrent``, or fewer when only fewer fit, at least one. A one-shot search
+    starts that many evaluation workers too (more would wait for resources forever)."""
+    search = space.search
+    resources = search.resources_per_trial
+    fit = math.floor(cpus / resources.cpu)
+    if resources.gpu > 0:
+        fit = min(fit, math.floor(gpus / resources.gpu))
+    return max(1, min(search.max_concurrent, fit))
+
+
+def machine_workers(space: SearchSpace) -> int:
+    """:func:`workers_that_fit` on this machine."""
+    import torch
+
     from bnas.train.runtime import available_cpus
 
+    return workers_that_fit(space, available_cpus(), torch.cuda.device_count())
+
+
+def _parallel(space: SearchSpace) -> int:
+    """How many trials (or supernet processes: seeds × workers, or a one-shot search's
+    retrained candidates) train at once on this machine."""
     search = space.search
     if search.strategy == "oneshot":
-        return search.supernet.seeds * search.supernet.workers
-    fit = max(1, math.floor(available_cpus() / search.resources_per_trial.cpu))
-    return min(search.max_concurrent, fit)
+        return max(search.supernet.seeds * search.supernet.workers, machine_workers(space))
+    return machine_workers(space)
 
 
 def _check_resources(space: SearchSpace) -> None:

@@ -21,9 +21,10 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from bnas.architecture import Architecture
+from bnas.architecture import Architecture, Threshold
 from bnas.backbones import BACKBONES
 from bnas.errors import BnasError
+from bnas.latency_table import LatencyTable, SiteSetting
 from bnas.space.blocks import SITE_JOIN, BlockSpace
 
 if TYPE_CHECKING:
@@ -293,3 +294,62 @@ def extremes(space: SearchSpace) -> tuple[Architecture, Architecture]:
         _build(space, low, binarizer, "static" if "static" in rprelu else "dynamic"),
         _build(space, high, binarizer, "dynamic" if "dynamic" in rprelu else "static"),
     )
+
+
+# -- the dynamic sites a space can sample, and its latency ---------------------------------------
+
+
+def dynamic_settings(space: SearchSpace) -> list[dict[Threshold, list[str]]]:
+    """Per block, each dynamic threshold it can sample and the sites that threshold may
+    cover (in backbone order): every part a candidate's cost or latency is composed of."""
+    sites = BACKBONES[space.backbone.name].sites
+    per_block = []
+    for block in space.blocks:
+        covers: dict[Threshold, list[str]] = {}
+        for option in block.options():
+            for site, data in block.thresholds(option, sites).items():
+                threshold = Threshold.model_validate(data)
+                if threshold.is_dynamic and site not in covers.setdefault(threshold, []):
+                    covers[threshold].append(site)
+        per_block.append({t: sorted(covers[t], key=sites.index) for t in covers})
+    return per_block
+
+
+def latency_settings(space: SearchSpace) -> list[SiteSetting]:
+    """Every site setting a latency table must hold to price any candidate of ``space``."""
+    return [SiteSetting(rprelu, index, site, threshold)
+            for rprelu in space.space.rprelu
+            for index, covers in enumerate(dynamic_settings(space))
+            for threshold, sites in covers.items() for site in sites]
+
+
+def latency_range(space: SearchSpace, table: LatencyTable) -> tuple[float, float]:
+    """The fastest and the slowest candidate's predicted latency (ms): exact under the table's
+    model (the blocks' extras add up; the shared cost counts once when any site is dynamic),
+    found block by block for the candidates with and without a dynamic site, however the
+    blocks' settings are ordered."""
+    sites = BACKBONES[space.backbone.name].sites
+    extras = table.extras_by_setting()
+    low, high = math.inf, -math.inf
+    for rprelu in space.space.rprelu:
+        # (fastest, slowest) extras so far, over the candidates without / with a dynamic site
+        bounds = {False: (0.0, 0.0), True: (math.inf, -math.inf)}
+        for block in space.blocks:
+            step = {False: (math.inf, -math.inf), True: (math.inf, -math.inf)}
+            for option in block.options():
+                thresholds = [(site, Threshold.model_validate(data))
+                              for site, data in block.thresholds(option, sites).items()]
+                dynamic = [(site, t) for site, t in thresholds if t.is_dynamic]
+                added = sum(extras[SiteSetting(rprelu, block.index, site, t)]
+                            for site, t in dynamic)
+                for before, (fast, slow) in bounds.items():
+                    after = before or bool(dynamic)
+                    step[after] = (min(step[after][0], fast + added),
+                                   max(step[after][1], slow + added))
+            bounds = step
+        shared = table.shared_ms.get(rprelu, 0.0)
+        for dynamic, (fast, slow) in bounds.items():
+            if fast <= slow:  # some candidate of this kind exists
+                base = table.static_ms[rprelu] + (shared if dynamic else 0.0)
+                low, high = min(low, base + fast), max(high, base + slow)
+    return low, high

@@ -43,11 +43,12 @@ from bnas.space.sections import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     import optuna
 
-    from bnas.architecture import Architecture
+    from bnas.architecture import Architecture, Threshold
+    from bnas.latency_table import LatencyTable, SiteSetting
 
 
 class SearchSpace(SectionModel):
@@ -80,8 +81,13 @@ class SearchSpace(SectionModel):
     search: SearchSection = Field(default_factory=SearchSection)
 
     _source_text: str = PrivateAttr("")
+    # whether backbone.num_classes was counted from the data's class folders (imagefolder)
+    _counted_classes: bool = PrivateAttr(False)
+    # settings the checks clamped to what can happen (printed by bnas validate and search)
+    _notes: list[str] = PrivateAttr(default_factory=list)
     _source: str = PrivateAttr("search space")
     _overrides: list[str] = PrivateAttr(default_factory=list)
+    _latency_table: LatencyTable | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _cross_check(self) -> SearchSpace:
@@ -108,6 +114,16 @@ class SearchSpace(SectionModel):
         ``file.yaml:LINE path: detail`` (or the ``--set`` that gave the value)."""
         located = load_yaml(self._source_text, self._source)
         return BnasError(locate(error.loc, error.detail, located, self._overrides))
+
+    @property
+    def notes(self) -> list[str]:
+        """What the checks changed: a setting clamped to what can happen, and why."""
+        return list(self._notes)
+
+    @property
+    def counted_classes(self) -> bool:
+        """Whether ``backbone.num_classes`` is the count of the data's class folders."""
+        return self._counted_classes
 
     @property
     def source_text(self) -> str:
@@ -179,6 +195,34 @@ class SearchSpace(SectionModel):
     def extremes(self) -> tuple[Architecture, Architecture]:
         """(cheapest, most expensive) candidate by construction (see sampling.extremes)."""
         return sampling.extremes(self)
+
+    # -- costs --------------------------------------------------------------------------------
+
+    def dynamic_settings(self) -> list[dict[Threshold, list[str]]]:
+        """Per block, each dynamic threshold it can sample and the sites it may cover."""
+        return sampling.dynamic_settings(self)
+
+    def latency_settings(self) -> list[SiteSetting]:
+        """Every site setting a latency table must hold to price this space's candidates."""
+        return sampling.latency_settings(self)
+
+    def latency_table(self, progress: Callable[[str], None] | None = None
+                      ) -> LatencyTable | None:
+        """The latency table pricing this space's candidates (None when it uses no latency):
+        the first call reads, loads or measures it (:func:`bnas.space.preflight.latency_table`,
+        ``progress`` hears of a measurement), later calls return it."""
+        if self._latency_table is None and self.search.uses_latency:
+            from bnas.space.preflight import latency_table
+
+            try:
+                self._latency_table = latency_table(self, progress)
+            except LocatedError as error:
+                raise self.located(error) from None
+        return self._latency_table
+
+    def latency_range(self, table: LatencyTable) -> tuple[float, float]:
+        """The fastest and slowest candidate's predicted latency in ms (sampling.latency_range)."""
+        return sampling.latency_range(self, table)
 
     def to_data(self) -> dict[str, Any]:
         """Plain data that parses back to an equal space (comments are lost)."""

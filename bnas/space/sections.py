@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from bnas.architecture import THRESHOLD_KINDS, Threshold
-from bnas.costs import CONSTRAINTS
+from bnas.costs import CONSTRAINTS, LATENCY_KEYS
 from bnas.datasets import DATASET_NAMES
 from bnas.train_config import DataConfig, Seed
 
@@ -27,9 +27,10 @@ PositiveFloat = Annotated[float, Field(gt=0.0)]
 
 
 class SectionModel(BaseModel):
-    """Base of every section: unknown keys are errors, ``"3"`` is not an int."""
+    """Base of every section: unknown keys are errors, ``"3"`` is not an int, ``.inf`` and
+    ``.nan`` are not numbers (a reduction factor of infinity would start a search)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 def listify(data: Any, fields: tuple[str, ...]) -> Any:
@@ -289,6 +290,22 @@ class EvaluateSettings(SectionModel):
     warm_start: bool = False
 
 
+class LatencySettings(SectionModel):
+    """Which latency table prices ``latency_ms`` (:mod:`bnas.latency_table`).
+
+    Without ``table``, the one measured on this machine: the cached one, or measured now (the
+    preflight builds it, with progress). ``table``: a table measured on the target with ``bnas
+    profile --latency SPACE.yaml --out table.json`` (path relative to where bnas runs);
+    nothing is measured then. ``threads``, ``precision``, ``batch``: how the bit-packed model
+    runs (default: the given table's, or 1, f32, 1); a given table must have been measured so.
+    """
+
+    table: str | None = None
+    threads: PositiveInt | None = None
+    precision: Literal["f32", "bf16"] | None = None
+    batch: PositiveInt | None = None
+
+
 STRATEGIES = ("multitrial", "oneshot")
 
 
@@ -309,6 +326,7 @@ class SearchSection(SectionModel):
     seed: Seed = 0
     supernet: SupernetSettings | None = None
     evaluate: EvaluateSettings | None = None
+    latency: LatencySettings | None = None
     # Retries of a trial whose worker process or node was lost (killed, out of memory, node
     # down), each from its last epoch checkpoint; 0: none. A trial that fails by itself (bad
     # input, a diverged loss) would fail again and is never retried.
@@ -317,3 +335,11 @@ class SearchSection(SectionModel):
     def constraints_dict(self) -> dict[str, float]:
         """The budgets that are set, e.g. ``{"max_size_mib": 1.5}``."""
         return self.constraints.as_dict()
+
+    @property
+    def uses_latency(self) -> bool:
+        """Whether candidates are priced in measured milliseconds: ``latency_ms`` is an
+        objective, ``max_latency_ms`` a budget, or ``latency:`` is set (latency recorded)."""
+        return (self.latency is not None
+                or any(metric in LATENCY_KEYS for metric in self.objectives)
+                or any(CONSTRAINTS[name] in LATENCY_KEYS for name in self.constraints_dict()))

@@ -29,6 +29,7 @@ from bnas.architecture import Architecture
 from bnas.errors import BnasError
 from bnas.files import BEST_MODEL_FILE, MODEL_FILE, OPTIMIZER_FILE, STATE_FILE
 from bnas.reading import read_json
+from bnas.run_record import read_trainer_state
 from bnas.train_config import TrainConfig
 from bnas.writing import write_bytes_atomic, write_text_atomic
 
@@ -138,11 +139,9 @@ def read_checkpoint_state(folder: str | Path, *, what: str = "resume") -> dict[s
             f"{what}: {folder} is not a bnas checkpoint (expected {STATE_FILE} and {MODEL_FILE})"
         )
     try:
-        state = read_json(found / STATE_FILE, "trainer state")
+        state = read_trainer_state(found / STATE_FILE)
     except BnasError as error:
         raise BnasError(f"{what}: {error}") from None
-    if not isinstance(state, dict):
-        raise BnasError(f"{what}: {found / STATE_FILE} is not a trainer state (not a mapping)")
     if state.get("format") != FORMAT_VERSION:
         raise BnasError(
             f"{what}: {found / STATE_FILE} has format {state.get('format')!r}, "

@@ -22,7 +22,13 @@ from experiments.common.plots import pyplot
 from experiments.common.provenance import git_commit, machine, versions, write_report
 from experiments.common.races import plot_race, race_tables, search_race
 from experiments.common.runner import ACCURACY_COLUMNS, run_jobs, run_training
-from experiments.common.searches import build_space, local_ray, run_one_search, scaled_space
+from experiments.common.searches import (
+    build_space,
+    local_ray,
+    random_candidates,
+    run_one_search,
+    scaled_space,
+)
 from experiments.common.stats import compare, kendall_tau, mean_sd, noise_ceiling, verdict
 from experiments.common.tables import (
     COMPARISON_COLUMNS,
@@ -41,7 +47,7 @@ __all__ = [
     "ACCURACY_COLUMNS", "COMPARISON_COLUMNS", "CONFIGS", "Experiment", "build_space", "compare",
     "comparison_line", "comparison_rows", "count", "flow", "git_commit", "kendall_tau",
     "local_ray", "machine", "markdown_table", "mean_sd", "noise_ceiling", "pct", "pm",
-    "plot_race", "pvalue", "pyplot", "race_tables", "resolve_root", "run_jobs",
-    "run_one_search", "run_training", "scaled_space", "search_race", "verdict", "versions",
-    "write_csv", "write_report",
+    "plot_race", "pvalue", "pyplot", "race_tables", "random_candidates", "resolve_root",
+    "run_jobs", "run_one_search", "run_training", "scaled_space", "search_race", "verdict",
+    "versions", "write_csv", "write_report",
 ]

@@ -103,3 +103,19 @@ def epoch_events(summary: dict[str, Any], run_dir: Path, started: float) -> list
     events.sort(key=lambda e: (e["seconds"], e["trial_id"], e["epoch"]))
     return events
 
+
+
+def random_candidates(space: Any, count: int, seed: int) -> list[Any]:
+    """``count`` distinct architectures of ``space`` drawn uniformly over its architectures
+    (the supernet's sampler), seeded."""
+    import random
+
+    from bnas.supernet import CandidateSampler
+
+    sampler, rng, found = CandidateSampler(space, seed=seed), random.Random(seed), {}
+    for _ in range(100 * count):
+        arch = sampler.random(rng)
+        found.setdefault(arch.arch_id, arch)
+        if len(found) == count:
+            break
+    return list(found.values())
