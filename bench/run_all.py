@@ -1,9 +1,9 @@
 """All benchmarks in one run: step time (bench/step_time.py), the supernet's step
 (bench/supernet_step.py), the cost of a search candidate (bench/cost_model.py), search
-overhead (bench/search_overhead.py), one-shot candidate evaluation
-(bench/candidate_eval.py), the latency model (bench/latency_model.py) and validating what
-must not hang (bench/space_validation.py), one table of figures with their targets, written as
-JSON.
+overhead (bench/search_overhead.py), one-shot scoring (bench/scoring_cost.py, on digits
+here: its 32×32 setting runs alone), the latency model (bench/latency_model.py) and validating
+what must not hang (bench/space_validation.py), one table of figures with their targets,
+written as JSON.
 
     python bench/run_all.py                          # bench/results/latest.json
     python bench/run_all.py --json /tmp/bench.json --quick
@@ -27,9 +27,9 @@ for path in (str(BENCH), str(REPO)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-import candidate_eval  # noqa: E402
 import cost_model  # noqa: E402
 import latency_model  # noqa: E402
+import scoring_cost  # noqa: E402
 import search_overhead  # noqa: E402
 import space_validation  # noqa: E402
 import step_time  # noqa: E402
@@ -37,7 +37,7 @@ import supernet_step  # noqa: E402
 
 TARGETS = {"step_time": step_time.TARGETS, "supernet_step": supernet_step.TARGETS,
            "cost_model": cost_model.TARGETS, "search_overhead": search_overhead.TARGETS,
-           "candidate_eval": candidate_eval.TARGETS, "latency_model": latency_model.TARGETS,
+           "scoring_cost": scoring_cost.TARGETS, "latency_model": latency_model.TARGETS,
            "space_validation": space_validation.TARGETS}
 AT_LEAST = (*search_overhead.AT_LEAST, *latency_model.TARGETS)  # figures judged as floors
 # Readable names for the benchmarks' own keys; a key not named here is shown as it is.
@@ -96,10 +96,10 @@ def main(argv: list[str] | None = None) -> dict:
     print("\n== search overhead (bench/search_overhead.py " + " ".join(overhead_args) + ")",
           flush=True)
     results["search_overhead"] = search_overhead.main(overhead_args)
-    eval_args = ["--candidates", "32"] if args.quick else []
-    print("\n== one-shot candidate evaluation (bench/candidate_eval.py " + " ".join(eval_args)
-          + ")", flush=True)
-    results["candidate_eval"] = candidate_eval.main(eval_args)
+    scoring_args = ["--space", "digits", "--candidates", "32" if args.quick else "96"]
+    print("\n== one-shot scoring (bench/scoring_cost.py " + " ".join(scoring_args) + ")",
+          flush=True)
+    results["scoring_cost"] = scoring_cost.main(scoring_args)
     latency_args = ["--candidates", "20", "--seconds", "3"] if args.quick else []
     print("\n== latency model (bench/latency_model.py " + " ".join(latency_args) + ")",
           flush=True)

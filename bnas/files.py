@@ -4,11 +4,11 @@ A search run directory (``runs/NAME/``)::
 
     space.yaml  overrides.yaml  study.db  summary.json  trial_*/  export/  report/  .bnas.lock
 
-A one-shot run directory adds ``supernet/`` (its training: ``epoch_NNNN/`` checkpoints,
-``history.json``), ``study.journal`` (the Optuna study of the candidate search, instead of
-``study.db``), ``candidates.csv`` (every candidate scored with inherited weights),
-``warm_start/`` (weights extracted for warm-started retraining) and ``oneshot.json`` (which
-phases are done).
+A one-shot run directory adds ``supernet/`` (its training: ``epoch_NNNN/`` checkpoints, each
+with one ``seed_I/`` checkpoint folder per supernet seed; ``history.json``), ``study.journal``
+(the Optuna study of the candidate search, instead of ``study.db``), ``candidates.csv``
+(every candidate scored with inherited weights), ``warm_start/`` (weights extracted for
+warm-started retraining) and ``oneshot.json`` (which phases are done).
 
 A training run folder (``bnas train --out DIR``, a search trial's checkpoint, an export)::
 
@@ -40,6 +40,7 @@ LOCK_FILE = ".bnas.lock"
 # -- a one-shot search run directory, besides the above
 SUPERNET_DIR = "supernet"  # a one-shot search's supernet training (Ray Train's run folder)
 SUPERNET_HISTORY_FILE = "history.json"  # in SUPERNET_DIR: every epoch of every worker
+SEED_DIR_PREFIX = "seed_"  # SUPERNET_DIR/epoch_NNNN/seed_I: supernet seed I's checkpoint
 STUDY_JOURNAL_FILE = "study.journal"
 CANDIDATES_FILE = "candidates.csv"
 WARM_START_DIR = "warm_start"

@@ -146,6 +146,9 @@ Amount = Annotated[float, Field(ge=0.0)]
 Count = Annotated[int, Field(ge=0)]
 EpochCount = Annotated[int, Field(ge=0, le=MAX_EPOCHS)]
 RunPath = Annotated[str, AfterValidator(_checked_run_path)]
+AccuracyChange = Annotated[float, Field(ge=-1.0, le=1.0)]  # a difference of two accuracies
+Tau = Annotated[float, Field(ge=-1.0, le=1.0)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class _Record(BaseModel):
@@ -196,8 +199,15 @@ class TrialRecord(_Record):
 
 ONESHOT_PHASES: tuple[str, ...] = ("supernet", "search", "retrain")
 # The metric a one-shot trial carries beside its stand-alone ones: the candidate's val_top1
-# with inherited supernet weights (after BatchNorm recalibration).
+# with inherited supernet weights (after BatchNorm recalibration; the mean over the supernet
+# seeds).
 SUPERNET_METRIC = "supernet_val_top1"
+
+
+def seed_metric(metric: str, seed: int) -> str:
+    """The name of supernet seed ``seed``'s score ``metric`` (``val_top1_seed1``) beside the
+    mean over seeds (``val_top1``), in a candidate's scores and ``candidates.csv``."""
+    return f"{metric}_seed{seed}"
 
 
 class PhaseCost(_Record):
@@ -215,12 +225,43 @@ class PhaseCost(_Record):
     processes: Count = 0  # how many processes (the first run and each --resume) worked on it
 
 
+class SiteEffectRecord(_Record):
+    """Where DySign pays by the supernets: dynamic − static val top-1 at one site (or at sites
+    that only ever change together, ``site`` "conv3x3+conv1x1"), fitted over the distinct
+    scored candidates (:func:`bnas.site_effects.site_effects`) on the mean score over seeds,
+    with its 95 % interval over the candidates (None without degrees of freedom).
+    ``per_seed``: the effect on each supernet seed's scores; ``seeds_agree``: they share a
+    sign (None with one seed)."""
+
+    block: Count
+    site: str
+    effect: AccuracyChange
+    low: float | None = None
+    high: float | None = None
+    n_dynamic: Count
+    n_static: Count
+    per_seed: list[AccuracyChange] = Field(default_factory=list)
+    seeds_agree: bool | None = None
+
+
+class SeedRankRecord(_Record):
+    """Kendall's τ between two supernet seeds' scores of the same candidates."""
+
+    seeds: list[Count]
+    n: Count
+    tau: Tau | None = None
+    p: Probability | None = None
+
+
 class OneShotRecord(_Record):
     """The one-shot part of a run: supernet, candidate search and retraining.
 
-    Paths are relative to the run directory. ``kendall_tau`` / ``kendall_p``: rank agreement
-    between the retrained candidates' supernet and stand-alone val top-1
-    (:func:`bnas.rank_agreement.kendall_tau`; None with fewer than two).
+    Paths are relative to the run directory (``supernet_checkpoint``: the folder holding
+    ``seed_I/`` per supernet seed). ``kendall_tau`` / ``kendall_p``: rank agreement between
+    the retrained candidates' supernet and stand-alone val top-1
+    (:func:`bnas.rank_agreement.kendall_tau`; None with fewer than two). ``seeds``: supernets
+    trained; ``site_effects``: per-site effects (:class:`SiteEffectRecord`);
+    ``seed_rank_agreement``: per pair of seeds, how alike they rank the candidates.
     """
 
     supernet_checkpoint: RunPath
@@ -232,8 +273,16 @@ class OneShotRecord(_Record):
     # one stand-alone training (train.epochs): what the total compares to
     standalone_epochs: Annotated[int, Field(ge=1, le=MAX_EPOCHS)]
     phases: dict[Literal[ONESHOT_PHASES], PhaseCost]  # type: ignore[valid-type]
-    kendall_tau: Annotated[float, Field(ge=-1.0, le=1.0)] | None = None
-    kendall_p: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
+    kendall_tau: Tau | None = None
+    kendall_p: Probability | None = None
+    seeds: Annotated[int, Field(ge=1)] = 1
+    site_effects: list[SiteEffectRecord] = Field(default_factory=list)
+    seed_rank_agreement: list[SeedRankRecord] = Field(default_factory=list)
+
+    @property
+    def disagreeing_sites(self) -> list[SiteEffectRecord]:
+        """The sites whose effect changes sign from one supernet seed to another."""
+        return [effect for effect in self.site_effects if effect.seeds_agree is False]
 
     @property
     def total(self) -> PhaseCost:
@@ -280,6 +329,8 @@ class SearchProgress(PhaseProgress):
     scored: Count = 0
     over_budget: Count = 0
     selected: list[RetrainCandidate] = Field(default_factory=list)
+    site_effects: list[SiteEffectRecord] = Field(default_factory=list)
+    seed_rank_agreement: list[SeedRankRecord] = Field(default_factory=list)
 
 
 class OneShotPhases(_Record):

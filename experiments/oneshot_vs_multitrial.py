@@ -167,14 +167,16 @@ def supernet_scores(space: Any, run_dir: Path, archs: list[Any]) -> list[dict[st
     """Each architecture's scores with the run's supernet (as its candidate search scores)."""
     import torch
 
+    from bnas.files import SEED_DIR_PREFIX
     from bnas.run_record import RunRecord
     from bnas.supernet.scoring import CandidateScorer
 
     torch.set_num_threads(1)
-    checkpoint = run_dir / RunRecord.load(run_dir).oneshot.supernet_checkpoint
-    scorer = CandidateScorer.from_checkpoint(space, checkpoint,
-                                             bn_batches=space.search.evaluate.bn_batches)
-    return [scorer.score(arch) for arch in archs]
+    record = RunRecord.load(run_dir).oneshot
+    checkpoint = run_dir / record.supernet_checkpoint
+    scorer = CandidateScorer.from_checkpoints(
+        space, [checkpoint / f"{SEED_DIR_PREFIX}{i}" for i in range(record.seeds)])
+    return scorer.score_many(archs)
 
 
 def oneshot_search(exp: Experiment, label: str, sections: dict[str, Any], count: int

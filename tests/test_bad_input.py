@@ -253,6 +253,8 @@ CASES: dict[str, Case] = {
 PREFLIGHT_EXPECTED = {
     "data_root_missing": "data: cifar10: no CIFAR-10 pickle batches under no/such/folder",
     "cpu_64": "search.resources_per_trial.cpu: a trial asks for 64 CPUs",
+    "supernet_seeds_64": "search.resources_per_trial.cpu: 64 supernet seeds × 1 workers ask "
+                         "for 64 CPUs",
     "max_ops_1": "search.constraints.max_ops: even the cheapest candidate is over budget",
     "device_quantum": "train.device: unknown device 'quantum'",
     "lr_inf": "train.lr: expected a finite number, got inf",

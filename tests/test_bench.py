@@ -14,11 +14,11 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
-import candidate_eval  # noqa: E402
 import cost_model  # noqa: E402
 import deploy  # noqa: E402
 import latency_model  # noqa: E402
 import run_all  # noqa: E402
+import scoring_cost  # noqa: E402
 import search_overhead  # noqa: E402
 import step_time  # noqa: E402
 import supernet_step  # noqa: E402
@@ -107,16 +107,21 @@ def test_a_plain_training_times_itself_in_its_own_process() -> None:
     assert 0 < search_overhead.plain_trainings_at_once(trial, 1) < 60
 
 
-def test_candidate_evaluation_rate_is_measured_and_shown_unjudged(tmp_path: Path) -> None:
-    out = tmp_path / "eval.json"
-    result = candidate_eval.main(["--candidates", "4", "--no-ray", "--json", str(out)])
+def test_scoring_cost_measures_its_passes_and_judges_its_share(tmp_path: Path) -> None:
+    out = tmp_path / "scoring.json"
+    result = scoring_cost.main(["--space", "digits", "--candidates", "8", "--no-ray",
+                                "--json", str(out)])
     assert json.loads(out.read_text())["ratios"] == pytest.approx(result["ratios"])
-    rate = result["ratios"]["scoring, one process (candidates/s per core)"]
-    assert math.isfinite(rate) and rate > 0
-    assert result["one_process"]["images_per_candidate"] > 0
-    rows = run_all.table({"candidate_eval": result})
-    assert {row["key"] for row in rows} == set(candidate_eval.TARGETS)
-    assert all(row["target"] == "-" and row["ok"] is None for row in rows)
+    scoring = result["scoring"]
+    assert scoring["calibration_cpu"] > 0 and scoring["ranking_cpu"] > 0
+    assert scoring["functions"] <= scoring["distinct"] <= 8
+    assert all(math.isfinite(v) and v > 0 for v in result["ratios"].values())
+    rows = run_all.table({"scoring_cost": result})
+    judged = {row["key"]: row for row in rows if row["target"] != "-"}
+    assert set(judged) == {"scoring / supernet, CPU per seed", "search / supernet, CPU per seed"}
+    assert judged["search / supernet, CPU per seed"]["measured"] is None  # --no-ray
+    share = judged["scoring / supernet, CPU per seed"]
+    assert share["ok"] == (share["measured"] <= 0.25)
 
 
 def test_space_validation_is_timed_and_judged(tmp_path: Path) -> None:

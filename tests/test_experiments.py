@@ -130,6 +130,35 @@ def test_oneshot_vs_multitrial_runs_at_the_smallest_scale(tmp_path, monkeypatch)
     assert "noise ceiling" in text and "trainings (epochs)" in text
 
 
+def test_supernet_fidelity_runs_at_the_smallest_scale(tmp_path):
+    from experiments import supernet_fidelity
+
+    config = yaml.safe_load((CONFIGS / "supernet_recipes.yaml").read_text())
+    config["datasets"] = {"digits": {"data": DIGITS, "epochs": 1}}
+    config["recipes"] = dict(list(config["recipes"].items())[:1])
+    path = tmp_path / "supernet_fidelity.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = supernet_fidelity.main(["--config", str(path), "--scale", "0.05",
+                                     "--out", str(tmp_path / "sf")])
+    folder = tmp_path / "sf"
+    assert_outputs(folder, "supernet_fidelity")
+    for file in ("effects.csv", "candidates.csv", "arms.csv"):
+        assert (folder / file).is_file(), file
+    rows = result["rows"]
+    arms = {r["arm"] for r in rows if r["part"] == "arm"}
+    assert arms == {"all-static", "all-dynamic", *(f"block {i} alone" for i in range(4))}
+    assert all(r["test_top1"] is not None for r in rows)
+    summary = result["summary"]
+    assert [row["recipe"] for row in summary] == list(config["recipes"])
+    for row in summary:
+        assert row["supernet_seeds"] == 2 and row["sites"] == 8
+        assert 0 <= row["sites_agreeing"] <= 8 and row["winner_seeds"] == 2
+        assert row["winner"].startswith("reactnet_a[")
+        assert row["supernet_cpu_s"] > 0 and row["scoring_cpu_s"] > 0
+    text = (folder / "results.md").read_text()
+    assert "## Per-site effects" in text and "noise ceiling" in text
+
+
 @pytest.mark.slow
 def test_latency_vs_ops_runs_at_the_smallest_scale(tmp_path, monkeypatch):
     """Small tables (one generator setting, 8 px) keep it short; the committed config's

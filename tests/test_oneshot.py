@@ -1,15 +1,15 @@
 """One-shot search end to end, and its pieces.
 
 The end-to-end run is the real CLI in a subprocess (``python -m bnas search`` of
-``search_spaces/oneshot_demo.yaml``, shrunk with ``--set``, random sampler): a supernet trains
-on Ray Train and is killed with SIGKILL in its second epoch; ``--resume`` goes on after the
-last complete epoch (one planted incomplete checkpoint is passed over) while a second
-``--resume``, an export and a report of the live run are refused; that run is killed in the
-middle of the candidate search (candidates scored on Ray actors under a size budget) and
-resumed again, proposing no candidate of the first run a second time; the best two
-candidates retrain (warm-started) on Ray Tune, killed again once one reported and resumed to
-the end; then ``bnas export`` and ``bnas report`` read its run directory, and copies of it,
-damaged, are refused or read with what is whole.
+``search_spaces/oneshot_demo.yaml``, shrunk with ``--set``, random sampler): two supernets
+(seeds) train side by side on Ray Train and are killed with SIGKILL in their second epoch;
+``--resume`` goes on after the last complete epoch (one planted incomplete checkpoint is passed
+over) while a second ``--resume``, an export and a report of the live run are refused; that run
+is killed in the middle of the candidate search (candidates scored with both supernets on Ray
+actors under a size budget) and resumed again, proposing no candidate of the first run a second
+time; the best two candidates retrain (warm-started) on Ray Tune, killed again once one reported
+and resumed to the end; then ``bnas export`` and ``bnas report`` read its run directory, and
+copies of it, damaged, are refused or read with what is whole.
 Every Ray process lives under a private ``RAY_TMPDIR`` (``tests/private_ray.py``) and is ended
 by this module alone.
 """
@@ -48,7 +48,7 @@ SMALL = [
     "--set", f"search.evaluate.candidates={CANDIDATES}", "--set", "search.evaluate.batch=3",
     "--set", f"search.max_concurrent={MAX_CONCURRENT}",
     "--set", "search.evaluate.top_k=2", "--set", "search.evaluate.warm_start=true",
-    "--set", f"search.constraints.max_size_mib={LIMIT}",
+    "--set", f"search.constraints.max_size_mib={LIMIT}", "--set", "search.supernet.seeds=2",
 ]
 RAY = PrivateRay()
 
@@ -113,12 +113,17 @@ def complete_epochs(run_dir: Path) -> list[int]:
     whole = []
     for folder in sorted((run_dir / "supernet").glob("epoch_*")):
         try:
-            for name in ("model.safetensors", "optimizer.safetensors"):
-                with safe_open(str(folder / name), framework="numpy"):
-                    pass
-            whole.append(json.loads((folder / "trainer_state.json").read_text())["epoch"])
+            epochs = set()
+            for seed in ("seed_0", "seed_1"):
+                for name in ("model.safetensors", "optimizer.safetensors"):
+                    with safe_open(str(folder / seed / name), framework="numpy"):
+                        pass
+                epochs.add(json.loads((folder / seed / "trainer_state.json").read_text())[
+                    "epoch"])
         except Exception:  # noqa: BLE001 - mid-copy: any file may be missing or short
             continue
+        if len(epochs) == 1:
+            whole.append(epochs.pop())
     return whole
 
 
@@ -129,9 +134,11 @@ def plant_an_incomplete_checkpoint(run_dir: Path, after: int) -> Path:
     target = run_dir / "supernet" / f"epoch_{after + 1:04d}"
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(source, target)
-    state = json.loads((target / "trainer_state.json").read_text())
-    (target / "trainer_state.json").write_text(json.dumps({**state, "epoch": after + 1}))
-    weights = target / "model.safetensors"
+    for seed in ("seed_0", "seed_1"):
+        state = json.loads((target / seed / "trainer_state.json").read_text())
+        (target / seed / "trainer_state.json").write_text(
+            json.dumps({**state, "epoch": after + 1}))
+    weights = target / "seed_1" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])
     return weights
 
@@ -212,19 +219,45 @@ def test_the_best_scored_candidates_are_retrained_with_their_supernet_scores(one
     assert oneshot["candidates_scored"] == len(scored)
     phases = oneshot["phases"]
     assert list(phases) == ["supernet", "search", "retrain"]
-    # every epoch once, though two processes trained them
-    assert phases["supernet"]["candidate_epochs"] == SUPERNET_EPOCHS * 1.0
+    # every epoch of both seeds once, though two processes trained them
+    assert phases["supernet"]["candidate_epochs"] == SUPERNET_EPOCHS * 2.0
     assert phases["supernet"]["processes"] == 2
     assert phases["retrain"]["candidate_epochs"] == 2.0  # 2 candidates × 1 epoch
     assert phases["search"]["candidate_epochs"] > 0
     assert all(phase["seconds"] > 0 for phase in phases.values())
     assert "one-shot cost:" in oneshot_run["finished"]
-    assert "1 worker on 127.0.0.1" in oneshot_run["first"]  # Ray Train's too
+    assert "2 workers on 127.0.0.1" in oneshot_run["first"]  # Ray Train's too: one per seed
     workers = os.cpu_count() or 1
     if workers < MAX_CONCURRENT:  # as many evaluation workers as fit, never one waiting
         assert (f"candidate search: {workers} evaluation worker(s), not search.max_concurrent "
                 f"{MAX_CONCURRENT}: the cluster has {workers} CPUs, 1 per worker"
                 ) in oneshot_run["supernet_resumed"]
+
+
+def test_two_supernet_seeds_score_every_candidate_and_the_search_follows_their_mean(
+        oneshot_run):
+    run_dir, summary = oneshot_run["run_dir"], oneshot_run["summary"]
+    epoch = run_dir / summary["oneshot"]["supernet_checkpoint"]
+    assert sorted(path.name for path in epoch.iterdir()) == ["seed_0", "seed_1"]
+    history = json.loads((run_dir / "supernet" / "history.json").read_text())
+    assert [seed["seed_index"] for seed in history[-1]["seeds"]] == [0, 1]
+    assert len({seed["weights_checksum"] for seed in history[-1]["seeds"]}) == 2
+    scored = [r for r in read_rows(run_dir) if r["status"] == "scored"]
+    for row in scored:
+        seeds = [float(row["val_top1_seed0"]), float(row["val_top1_seed1"])]
+        assert float(row["val_top1"]) == pytest.approx(sum(seeds) / 2, abs=1e-12)
+    assert any(r["val_top1_seed0"] != r["val_top1_seed1"] for r in scored)  # two networks
+    oneshot = summary["oneshot"]
+    assert oneshot["seeds"] == 2
+    effects = oneshot["site_effects"]
+    assert effects and all(len(e["per_seed"]) == 2 for e in effects)
+    def sign(value: float) -> int:  # ±1e-17 from scores that do not depend on a site: 0
+        return 0 if abs(value) < 1e-9 else (1 if value > 0 else -1)
+
+    assert all(e["seeds_agree"] == (sign(e["per_seed"][0]) == sign(e["per_seed"][1]))
+               for e in effects)
+    assert [pair["seeds"] for pair in oneshot["seed_rank_agreement"]] == [[0, 1]]
+    assert "site effects (dynamic − static" in oneshot_run["resumed"]
 
 
 def test_a_killed_candidate_search_resumes_from_the_candidates_it_told(oneshot_run):
@@ -304,7 +337,7 @@ def test_a_damaged_supernet_or_phase_record_is_one_line_before_ray_starts(
         oneshot_run, tmp_path, capsys, monkeypatch):
     copy = _damaged_copy(oneshot_run, tmp_path)
     state = json.loads((copy / "oneshot.json").read_text())
-    weights = copy / state["phases"]["supernet"]["checkpoint"] / "model.safetensors"
+    weights = copy / state["phases"]["supernet"]["checkpoint"] / "seed_0" / "model.safetensors"
     original = weights.read_bytes()
     weights.write_bytes(original[: len(original) // 2])
     assert f"supernet: {weights} is truncated or has trailing bytes" in _resume_refused(
@@ -377,24 +410,19 @@ def test_over_budget_candidates_are_told_but_never_scored(oneshot_run):
     assert all(constraints[int(r["number"])] <= 0 for r in within)
 
 
-def _supernet_and_batches(run_dir: Path):
-    """The run's supernet and the scoring batches, built here from the documented recipe."""
+def _supernets_and_batches(run_dir: Path):
+    """The run's supernets (one per seed) and the scoring batches, built here from the
+    documented recipe."""
     from bnas.search.run_dir import load_run_space
-    from bnas.supernet import calibration_batches, load_supernet
-    from bnas.supernet.training import supernet_config
-    from bnas.train.checkpoint import epoch_seed
-    from bnas.train.loop import eval_loader
-    from bnas.train.prepare import prepare_data
+    from bnas.supernet import load_supernet
+    from bnas.supernet.training import scoring_batches, supernet_data
 
     space = load_run_space(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
-    supernet = load_supernet(space, run_dir / summary["oneshot"]["supernet_checkpoint"])
-    config = supernet_config(space)
-    splits = prepare_data(space.extremes()[1], config).splits
-    calibration = calibration_batches(splits.train, batch_size=config.batch_size,
-                                      count=space.search.evaluate.bn_batches,
-                                      seed=epoch_seed(config.seed, "calibration"))
-    return supernet, calibration, list(eval_loader(splits.val, config))
+    epoch = run_dir / summary["oneshot"]["supernet_checkpoint"]
+    supernets = [load_supernet(space, epoch / f"seed_{i}") for i in range(2)]
+    calibration, ranking = scoring_batches(space, supernet_data(space))
+    return supernets, calibration, ranking
 
 
 def test_scores_are_evaluate_candidates_and_warm_starts_are_extractions(oneshot_run,
@@ -404,19 +432,19 @@ def test_scores_are_evaluate_candidates_and_warm_starts_are_extractions(oneshot_
     from bnas.supernet import evaluate_candidate
 
     run_dir, summary = oneshot_run["run_dir"], oneshot_run["summary"]
-    supernet, calibration, validation = _supernet_and_batches(run_dir)
+    supernets, calibration, ranking = _supernets_and_batches(run_dir)
     scored = [r for r in read_rows(run_dir) if r["status"] == "scored"]
     for row in random.Random(0).sample(scored, 3):
         arch = Architecture.from_dict(json.loads(row["architecture"]))
-        here = evaluate_candidate(supernet, arch, calibration, validation,
-                                  calibration_batches=len(calibration),
-                                  device=torch.device("cpu"))
-        assert here["top1"] == float(row["val_top1"]), row["arch"]
-        assert here["loss"] == pytest.approx(float(row["val_loss"]), abs=1e-6)
+        for seed, supernet in enumerate(supernets):
+            here = evaluate_candidate(supernet, arch, calibration, ranking,
+                                      device=torch.device("cpu"))
+            assert here["top1"] == float(row[f"val_top1_seed{seed}"]), row["arch"]
+            assert here["loss"] == pytest.approx(float(row[f"val_loss_seed{seed}"]), abs=1e-6)
+    supernet = supernets[0]  # warm starts come from the first seed's supernet
     for trial in summary["trials"]:
         arch = Architecture.from_dict(trial["arch"])
-        evaluate_candidate(supernet, arch, calibration, validation,
-                           calibration_batches=len(calibration), device=torch.device("cpu"))
+        evaluate_candidate(supernet, arch, calibration, ranking, device=torch.device("cpu"))
         expected = supernet.extract(arch).state_dict()
         path = run_dir / "warm_start" / f"candidate_{trial['number']}.safetensors"
         saved = load_file(str(path))
@@ -440,6 +468,17 @@ def test_export_and_report_read_a_oneshot_run(oneshot_run):
     for figure in ("supernet_vs_standalone", "best_so_far", "block_thresholds"):
         assert (run_dir / "report" / f"{figure}.png").is_file(), figure
     assert "The candidate search on the supernet" in report  # progress drawn over candidates
+    # Per-site effects: every site with both seeds' effects, the seeds' agreement said.
+    assert (run_dir / "report" / "site_effects.png").is_file()
+    section = report[report.index("## Where DySign pays"):]
+    effects = oneshot_run["summary"]["oneshot"]["site_effects"]
+    for effect in effects:
+        assert f"b{effect['block']}.{effect['site']}" in section
+        for value in effect["per_seed"]:
+            assert f"{100 * value:+.2f}" in section
+    if any(not e["seeds_agree"] for e in effects):
+        assert "**Warning**" in section
+    assert "seed 0 vs seed 1" in section
 
 
 # -- pieces without Ray -------------------------------------------------------------------------
@@ -504,7 +543,7 @@ class InProcessWorkers:
     def __init__(self, space, checkpoint: Path) -> None:
         from bnas.supernet.scoring import CandidateScorer
 
-        self.scorer = CandidateScorer.from_checkpoint(space, checkpoint, bn_batches=1)
+        self.scorer = CandidateScorer.from_checkpoints(space, [checkpoint])
         self.scored: list[str] = []
 
     def start(self) -> None:
@@ -512,7 +551,7 @@ class InProcessWorkers:
 
     def score(self, archs: list) -> list[dict]:
         self.scored += [arch.arch_id for arch in archs]
-        return [self.scorer.score(arch) for arch in archs]
+        return self.scorer.score_many(archs)
 
     def work(self) -> tuple[int, float]:
         return len(self.scored), 1.0

@@ -226,7 +226,7 @@ def test_settings_that_cannot_happen_are_clamped_with_a_note(tmp_path: Path,
     # the preflight knows the data: BatchNorm is recalibrated on the batches there are
     assert ("note: search.evaluate.bn_batches 100,000 is more than the training split holds "
             "(1,293 images in batches of 64): clamped to 21") in out
-    assert "BatchNorm re-estimated on 21 batches each" in out
+    assert "BatchNorm re-estimated on 21 batches," in out
     assert "note: search.max_concurrent 64: " in out and "evaluation worker(s) at a time" in out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -20,8 +21,8 @@ from bnas.supernet import (
     ElasticSign,
     Supernet,
     evaluate_candidate,
+    evaluate_candidates,
     leading_slice,
-    recalibrate_batchnorm,
 )
 
 BACKBONE_NAMES = ("reactnet_a", "react_resnet18", "binary_cct")
@@ -133,7 +134,7 @@ def test_candidate_and_extracted_model_give_the_same_logits(backbone):
     outputs = {}
     for name, arch in candidates.items():
         metrics = evaluate_candidate(supernet, arch, calibration, held_out,
-                                     calibration_batches=2, device=torch.device("cpu"))
+                                     device=torch.device("cpu"))
         assert 0 <= metrics["top1"] <= 1 and "top5" in metrics
         assert not supernet.training and supernet.active == arch
         model = supernet.extract(arch)
@@ -268,12 +269,62 @@ def test_sampling_is_reproducible_and_the_sandwich_holds_both_ends():
     assert sandwich.candidates(1)[2:] != first[2:]
     other_seed = CandidateSampler(space, rule="sandwich", num_random=2, seed=8)
     assert other_seed.candidates(0)[2:] != first[2:]
-    uniform = CandidateSampler(space, rule="uniform", num_random=2, seed=7)
-    assert uniform.candidates(0) == first[2:]  # the random part is the same draw
-    with pytest.raises(BnasError, match="unknown sampling rule 'spos'; valid: uniform, sandwich"):
+    fair = CandidateSampler(space, rule="fair", num_random=2, seed=7)
+    assert fair.candidates(0) == first[2:]  # the sandwich's random part is a fair pair
+    with pytest.raises(BnasError, match="unknown sampling rule 'spos'; valid: uniform, fair, "
+                                        "sandwich"):
         CandidateSampler(space, rule="spos")
     with pytest.raises(BnasError, match="uniform: num_random must be >= 1, got 0"):
         CandidateSampler(space, num_random=0)
+
+
+FAIR = """\
+name: fair
+backbone: {name: reactnet_a, preset: tiny}
+space:
+  blocks: {threshold: [static, dynamic], rd_ratio: [2, 4, 8, 16], sites: [conv3x3, conv1x1]}
+  overrides: {"0": {threshold: static}, "2": {threshold: dynamic, sites: [[conv1x1]]}}
+data: {name: digits}
+search: {num_samples: 1}
+"""
+
+
+def dynamic_sites(arch):
+    return {(index, site) for index, block in enumerate(arch.blocks)
+            for site, threshold in block.items() if threshold.is_dynamic}
+
+
+def test_fair_sampling_trains_every_site_static_and_dynamic_equally_often():
+    space = parse_space(FAIR, "fair.yaml")
+    fair = CandidateSampler(space, rule="fair", num_random=4, seed=0)
+    uniform = CandidateSampler(space, rule="uniform", num_random=4, seed=0)
+    free = [(1, "conv3x3"), (1, "conv1x1"), (3, "conv3x3"), (3, "conv1x1")]
+    counts = {site: [0, 0] for site in free}
+    uniform_dynamic = dict.fromkeys(free, 0)
+    draws = 0
+    for step in range(300):
+        candidates = fair.candidates(step)
+        for first, second in zip(candidates[::2], candidates[1::2]):
+            # strict fairness: a pair trains both paths of every free site once
+            assert dynamic_sites(first) ^ dynamic_sites(second) >= set(free)
+        for arch in candidates:
+            sites = dynamic_sites(arch)
+            space.params_of(arch)  # every draw is a candidate of the space
+            assert (0, "conv3x3") not in sites and (0, "conv1x1") not in sites
+            assert (2, "conv1x1") in sites and (2, "conv3x3") not in sites
+            for site in free:
+                counts[site][site in sites] += 1
+            draws += 1
+        for arch in uniform.candidates(step):
+            for site in free:
+                uniform_dynamic[site] += site in dynamic_sites(arch)
+    assert all(static == dynamic == draws // 2 for static, dynamic in counts.values())
+    # Uniform sampling over the 13 settings of a block makes a site dynamic 8 times in 13.
+    assert all(abs(n / draws - 8 / 13) < 0.05 for n in uniform_dynamic.values())
+    # Sites are drawn independently: both dynamic in about a quarter of the draws.
+    both = sum(all(site in dynamic_sites(arch) for site in free[:2])
+               for step in range(300) for arch in fair.candidates(step)[::2])
+    assert abs(both / (draws // 2) - 0.25) < 0.05
 
 
 # -- BatchNorm recalibration --------------------------------------------------------------------
@@ -283,19 +334,62 @@ def test_recalibration_takes_the_cumulative_average_of_the_candidate_statistics(
     torch.manual_seed(0)
     space = every_choice("reactnet_a")
     supernet = Supernet(space)
-    supernet.set_active(mixed(space, 1, "approx_sign", "dynamic"))
+    arch = mixed(space, 1, "approx_sign", "dynamic")
     norm = supernet.network.blocks[2].conv1x1.bn
     norm.running_mean.fill_(5.0)
     seen = []
-    hook = norm.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    hook = norm.register_forward_hook(
+        lambda module, inputs, output: seen.append(inputs[0]) if module.training else None)
     supernet.train()
-    used = recalibrate_batchnorm(supernet, iter(batches(5)), 3, torch.device("cpu"))
+    evaluate_candidate(supernet, arch, batches(3), batches(1, seed=9),
+                       device=torch.device("cpu"))
     hook.remove()
-    assert used == 3 and len(seen) == 3
+    assert len(seen) == 3  # one train-mode forward per calibration batch
     expected_mean = torch.stack([x.mean(dim=(0, 2, 3)) for x in seen]).mean(dim=0)
     expected_var = torch.stack([x.var(dim=(0, 2, 3)) for x in seen]).mean(dim=0)
     torch.testing.assert_close(norm.running_mean, expected_mean)
     torch.testing.assert_close(norm.running_var, expected_var)
     assert int(norm.num_batches_tracked) == 3
-    assert norm.momentum == 0.1 and supernet.training  # both restored
+    assert norm.momentum == 0.1 and not supernet.training  # momentum restored; eval mode
+    assert supernet.active == arch
     assert not any(p.grad is not None for p in supernet.parameters())
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_NAMES)
+def test_candidates_scored_together_score_as_each_alone(backbone):
+    """Shared leading blocks are computed once, with the same numbers; candidates whose
+    reduction ratios min_hidden clamps to one width are one function, and score alike."""
+    torch.manual_seed(0)
+    space = every_choice(backbone)
+    supernet = Supernet(space)
+    sampler = CandidateSampler(space, rule="fair", num_random=2, seed=0)
+    train_a_few_steps(supernet, sampler, steps=2)
+    rng = random.Random(1)
+    archs = [arch for _ in range(5) for arch in sampler.fair_pair(rng)]
+    first = archs[0]
+    # The same first blocks as the first candidate, another last block: a shared prefix.
+    archs.append(Architecture.from_dict({**first.to_dict(), "blocks": [
+        *[block for block in first.to_dict()["blocks"][:-1]], "static"]}))
+    # rd_ratio 16 instead of 4 in the narrow first two blocks (16 and 32 channels), where
+    # both clamp to min_hidden 8: another name, the same network. (CCT is 64 wide throughout.)
+    clamped = {"kind": "dynamic", "rd_ratio": 4, "min_hidden": 8}
+    twins = backbone != "binary_cct"
+    if twins:
+        archs += [first_two(space, clamped), first_two(space, {**clamped, "rd_ratio": 16})]
+    calibration, ranking = batches(2, seed=2), batches(2, size=8, seed=3)
+    together = evaluate_candidates(supernet, archs, calibration, ranking,
+                                   device=torch.device("cpu"))
+    alone = [evaluate_candidate(supernet, arch, calibration, ranking, device=torch.device("cpu"))
+             for arch in archs]
+    assert together == alone  # exactly: the same operations in the same order
+    if twins:
+        assert supernet.stage_keys(archs[-1]) == supernet.stage_keys(archs[-2])
+        assert archs[-1] != archs[-2] and together[-1] == together[-2]
+    assert len({json.dumps(s, sort_keys=True) for s in together}) > len(archs) // 2
+
+
+def first_two(space, threshold):
+    """The first two blocks ``threshold`` at every site, the others static."""
+    return Architecture.from_dict({
+        "backbone": space.backbone.name, "args": space.backbone.args,
+        "blocks": [threshold] * 2 + ["static"] * (len(space.blocks) - 2)})

@@ -31,16 +31,18 @@ from bnas.space import parse_space
 from bnas.supernet import (
     ElasticSign,
     Supernet,
-    calibration_batches,
     evaluate_candidate,
     load_supernet,
     train_supernet,
 )
-from bnas.supernet.training import CandidateStep, candidate_sampler, supernet_config
-from bnas.train.checkpoint import epoch_seed
+from bnas.supernet.training import (
+    CandidateStep,
+    candidate_sampler,
+    scoring_batches,
+    supernet_config,
+    supernet_data,
+)
 from bnas.train.distillation import distillation_loss
-from bnas.train.loop import eval_loader
-from bnas.train.prepare import prepare_data
 from bnas.train.result import TrainingDiverged, comparable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,15 +130,13 @@ def test_load_supernet_gives_back_the_network_and_its_scores(uniform_run):
     assert isinstance(supernet, Supernet) and not supernet.training
     saved = load_file(str(uniform_run.result.checkpoint / "model.safetensors"))
     assert all(torch.equal(value, saved[key]) for key, value in supernet.state_dict().items())
-    # Scoring the ends again as training did (same calibration images) gives its numbers.
-    config = supernet_config(space, threads=1)
-    splits = prepare_data(space.extremes()[1], config).splits
-    calibration = calibration_batches(splits.train, batch_size=config.batch_size, count=2,
-                                      seed=epoch_seed(config.seed, "calibration"))
+    # Scoring the ends again as training did (the same scoring batches) gives its numbers.
+    calibration, ranking = scoring_batches(space, supernet_data(space))
+    assert len(calibration) == 2  # evaluate.bn_batches
     smallest, largest = space.extremes()
     for end, arch in (("largest", largest), ("smallest", smallest)):
-        score = evaluate_candidate(supernet, arch, calibration, eval_loader(splits.val, config),
-                                   calibration_batches=2, device=torch.device("cpu"))
+        score = evaluate_candidate(supernet, arch, calibration, ranking,
+                                   device=torch.device("cpu"))
         assert score["top1"] == uniform_run.result.final[f"val_top1_{end}"]
 
     other = space_of("space.blocks.rd_ratio=[2, 8]")
@@ -292,12 +292,20 @@ def _data_parallel_rank(rank: int, world_size: int, port: int, out: str) -> None
                  "result": (result.loss_sum, result.correct, result.seen)}
         # And a whole epoch of train_supernet in the process group.
         handed = []
-        trained = train_supernet(space_of("data.subset=20", "train.epochs=1"),
+        trained = train_supernet(space_of("data.subset=20", "train.epochs=1",
+                                          "search.supernet.workers=2"),
                                  out_dir=f"{out}/run{rank}", threads=1,
                                  on_epoch=lambda metrics, folder: handed.append(
                                      folder and str(folder)))
         saved["history"], saved["handed"] = trained.history, handed
         saved["checkpoint"] = trained.checkpoint and str(trained.checkpoint)
+        # Two seeds side by side in the same two processes: each trains its own supernet.
+        seeds = train_supernet(space_of("data.subset=20", "train.epochs=1",
+                                        "search.supernet.seeds=2"),
+                               out_dir=f"{out}/seeds{rank}", threads=1)
+        saved["seeds"] = seeds.history
+        with pytest.raises(BnasError, match=r"^supernet: 2 processes, but 1 seed\(s\) × 1 "):
+            train_supernet(space_of("data.subset=20"), out_dir=f"{out}/none{rank}")
         torch.save(saved, f"{out}/rank{rank}.pt")
     finally:
         dist.destroy_process_group()
@@ -351,6 +359,15 @@ def test_data_parallel_step_averages_every_candidates_gradients_over_processes(t
     assert ranks[0]["handed"] == [str(tmp_path / "run0" / "last")]
     assert ranks[1]["handed"] == [None]
     assert ranks[1]["checkpoint"] is None and not (tmp_path / "run1" / "last").exists()
+    # Seeds: process i trains seed i alone (its own batches, candidates and weights), and
+    # exactly as this process would train that seed.
+    mine = train_supernet(space_of("data.subset=20", "train.epochs=1",
+                                   "search.supernet.seeds=2"),
+                          out_dir=tmp_path / "seed1-here", threads=1, seed_index=1)
+    assert [rank["seeds"][0]["seed_index"] for rank in ranks] == [0, 1]
+    assert ranks[0]["seeds"][0]["weights_checksum"] != ranks[1]["seeds"][0]["weights_checksum"]
+    assert comparable(mine.history) == comparable(ranks[1]["seeds"])
+    assert (tmp_path / "seeds1" / "last").is_dir()  # each seed's first process writes
 
 
 # -- Ray Train ----------------------------------------------------------------------------------
@@ -397,9 +414,9 @@ def test_ray_train_resumes_a_killed_worker_and_matches_training_here(
                                          "a new one")
 
     # One worker trains as a plain process does: the numbers of the run in this process.
-    state = json.loads((final / "trainer_state.json").read_text())
+    state = json.loads((final / "seed_0" / "trainer_state.json").read_text())
     assert comparable(state["history"]) == comparable(uniform_run.result.history)
-    weights = load_file(str(final / "model.safetensors"))
+    weights = load_file(str(final / "seed_0" / "model.safetensors"))
     expected = load_file(str(uniform_run.result.checkpoint / "model.safetensors"))
     assert all(torch.equal(weights[key], expected[key]) for key in expected)
     history = json.loads((run_dir / "supernet" / "history.json").read_text())

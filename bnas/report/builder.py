@@ -22,6 +22,7 @@ FIGURES = {
     "block_thresholds": "block_thresholds.png",
     "importance": "importance.png",
     "supernet_vs_standalone": "supernet_vs_standalone.png",
+    "site_effects": "site_effects.png",
 }
 
 
@@ -103,6 +104,9 @@ def _draw(
     if oneshot is not None and has_trained:
         figures["supernet_vs_standalone"] = plots.plot_supernet_vs_standalone(
             trials, out_dir / FIGURES["supernet_vs_standalone"])
+    if oneshot is not None:
+        figures["site_effects"] = plots.plot_site_effects(
+            oneshot.get("site_effects") or [], out_dir / FIGURES["site_effects"])
     importance = (fanova_importances(loaded.study, summary) if loaded.study is not None
                   else Importance(note=loaded.note))
     missing = _missing_from_study(loaded, told, unit)

@@ -77,6 +77,7 @@ def render_report(
     oneshot = summary.get("oneshot")
     if oneshot is not None:
         lines += _oneshot_section(oneshot, figures.get("supernet_vs_standalone"))
+        lines += _site_effects_section(oneshot, figures.get("site_effects"))
 
     accuracy = figures.get("accuracy_vs_ops")
     lines += ["## Accuracy vs OPs", ""]
@@ -254,4 +255,60 @@ def _oneshot_section(oneshot: dict[str, Any], figure: dict[str, Any] | None) -> 
             "points τ says little (read p).",
             "",
         ]
+    return lines
+
+
+def _site_effects_section(oneshot: dict[str, Any], figure: dict[str, Any] | None) -> list[str]:
+    """Per-site effects of a one-shot run, each supernet seed's beside the mean's, and a
+    warning where the seeds disagree."""
+    effects = oneshot.get("site_effects") or []
+    seeds = int(oneshot.get("seeds") or 1)
+    lines = [
+        "## Where DySign pays",
+        "",
+        "Per sign site, dynamic − static val top-1 with inherited weights, the other sites held "
+        "equal: a least-squares fit over the distinct scored candidates (pt), with its 95 % "
+        "interval over those candidates"
+        + (f" (on the mean score of the {seeds} supernet seeds), and each seed's effect. The "
+           "interval says how firmly these candidates pin the effect down for these "
+           "supernets; whether another supernet would agree is what the seeds show."
+           if seeds > 1 else
+           ". It says nothing of how a supernet trained with another seed would score them: "
+           "set `search.supernet.seeds: 2` to see that."),
+        "",
+    ]
+    if not effects:
+        return lines + ["_No site varies among the scored candidates._", ""]
+    lines += _figure("per-site effects", figure)
+    header = "| site | effect (pt) | 95 % interval | candidates dynamic / static |"
+    rule = "|---|---|---|---|"
+    if seeds > 1:
+        header += "".join(f" seed {i} |" for i in range(seeds)) + " seeds agree |"
+        rule += "---|" * (seeds + 1)
+    lines += [header, rule]
+    for e in effects:
+        interval = ("—" if e.get("low") is None else
+                    f"[{100 * e['low']:+.2f}, {100 * e['high']:+.2f}]")
+        row = (f"| b{e['block']}.{e['site']} | {100 * e['effect']:+.2f} | {interval} | "
+               f"{e['n_dynamic']} / {e['n_static']} |")
+        if seeds > 1:
+            row += "".join(f" {100 * value:+.2f} |" for value in e.get("per_seed") or [])
+            row += f" {'yes' if e.get('seeds_agree') else '**no**'} |"
+        lines.append(row)
+    lines.append("")
+    for pair in oneshot.get("seed_rank_agreement") or []:
+        tau = pair.get("tau")
+        lines.append(f"Candidates ranked by seed {pair['seeds'][0]} vs seed {pair['seeds'][1]}: "
+                     + ("Kendall's τ n/a" if tau is None else
+                        f"Kendall's τ {tau:+.2f} (p {pair['p']:.2g})")
+                     + f" over n = {pair['n']}.")
+    disagreeing = [f"b{e['block']}.{e['site']}" for e in effects if e.get("seeds_agree") is False]
+    if disagreeing:
+        lines += ["", f"**Warning**: the supernet seeds disagree in sign at "
+                      f"{len(disagreeing)} of {len(effects)} sites ({', '.join(disagreeing)}). "
+                      "There the supernet does not establish whether DySign pays; trust "
+                      "stand-alone training, or train the supernets longer."]
+    elif seeds > 1:
+        lines += ["", f"The {seeds} supernet seeds agree in sign at every site."]
+    lines.append("")
     return lines

@@ -4,17 +4,20 @@ Round after round, the driver asks Optuna's sampler (TPE, random, grid or NSGA-I
 :func:`bnas.search.sampler.make_sampler` builds for a multi-trial search) for
 ``max_concurrent × evaluate.batch`` candidates through its ask-and-tell interface, costs
 each one and applies the budgets exactly as a multi-trial search does
-(:func:`bnas.search.sampler.define_by_run`), sends the candidates within budget to
-``max_concurrent`` Ray actors in batches of ``evaluate.batch``, and tells the sampler every
-result in the order it asked. Over-budget candidates are never scored: the sampler is told
-their constraint violation and the worst accuracy, as in a multi-trial search. An
-architecture proposed again is told its earlier score without scoring it twice (scoring is
-deterministic: every candidate is calibrated and scored on the same batches).
+(:func:`bnas.search.sampler.define_by_run`), sends the candidates within budget to the
+``max_concurrent`` Ray actors (sorted block by block, one contiguous share per actor), and
+tells the sampler every result in the order it asked. Over-budget candidates are never
+scored: the sampler is told their constraint violation and the worst accuracy, as in a
+multi-trial search. An architecture proposed again is told its earlier score without scoring
+it twice (scoring is deterministic: every candidate is calibrated and scored on the same
+batches). With ``supernet.seeds`` supernets, a candidate's score is their mean (what the
+sampler is told, and what ranks and fronts are made of); each seed's is kept beside it.
 
-Each actor (:class:`Evaluator`) loads the supernet and the scoring batches once
+Each actor (:class:`Evaluator`) loads the supernets and the scoring batches once
 (:class:`bnas.supernet.scoring.CandidateScorer`), so a candidate costs only its forward
-passes: the start-up is paid once per actor, not per candidate. Rounds are synchronous, so a
-search is a function of its seed and the supernet, whatever the timing.
+passes, fewer where it shares leading blocks with the others of its share: the start-up is
+paid once per actor, not per candidate. Rounds are synchronous, so a search is a function of
+its seed and the supernets, whatever the timing.
 
 Persistence: after every round the told candidates are appended to the Optuna journal
 ``RUN_DIR/study.journal`` (an append-only file: one write per candidate; Optuna's SQLite
@@ -48,11 +51,12 @@ from bnas.errors import BnasError
 from bnas.files import CANDIDATES_FILE, STUDY_JOURNAL_FILE
 from bnas.pareto import dominates
 from bnas.run_paths import inside_run
-from bnas.run_record import front_objectives, json_value, metric_problem
+from bnas.run_record import front_objectives, json_value, metric_problem, seed_metric
 from bnas.search.sampler import define_by_run, make_sampler
 from bnas.search.shutdown import StopSignals
 from bnas.search.trainable import COST_KEY, FEASIBLE_KEY, never_trained
 from bnas.search.tuner import trial_resources, trial_threads
+from bnas.site_effects import seed_agreement, site_effects
 from bnas.study_journal import check_journal
 from bnas.writing import write_bytes_atomic, write_text_atomic
 
@@ -69,37 +73,35 @@ class AskAndTellGrid(optuna.samplers.GridSampler):
 
 
 class Evaluator:
-    """A Ray actor's state: one supernet and its scoring batches, loaded once."""
+    """A Ray actor's state: every seed's supernet and the scoring batches, loaded once."""
 
-    def __init__(self, space: Any, checkpoint_dir: str, bn_batches: int, threads: int) -> None:
+    def __init__(self, space: Any, checkpoint_dirs: list[str], threads: int) -> None:
         import torch
 
         from bnas.supernet.scoring import CandidateScorer
 
         torch.set_num_threads(threads)
         self.space = space
-        self.scorer = CandidateScorer.from_checkpoint(space, checkpoint_dir,
-                                                      bn_batches=bn_batches)
-        self.scored, self.seconds = 0, 0.0  # what this actor scored, and its time doing so
+        self.scorer = CandidateScorer.from_checkpoints(space, checkpoint_dirs)
 
     def scoring_images(self) -> tuple[int, int]:
-        """(images one scoring runs forward, images of the training split)."""
+        """(images one scoring runs forward, summed over the seeds' supernets; images of the
+        training split)."""
         data = self.scorer.data
-        return data.images_per_candidate, data.train_images
+        return data.images_per_candidate * len(self.scorer.supernets), data.train_images
 
     def score(self, archs: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
-        """Scores of a batch of candidates (Architecture dicts), in order."""
-        scores = [self.scorer.score(Architecture.from_dict(arch)) for arch in archs]
-        self.scored += len(scores)
-        self.seconds += sum(score["seconds"] for score in scores)
-        return scores
+        """Scores of candidates (Architecture dicts), in order: scored together, so those
+        sharing leading blocks share that computation."""
+        return self.scorer.score_many([Architecture.from_dict(arch) for arch in archs])
 
     def work(self) -> tuple[int, float]:
-        """(candidates this actor scored, seconds it spent scoring them)."""
-        return self.scored, self.seconds
+        """(candidates this actor scored, CPU seconds it spent scoring them)."""
+        return self.scorer.scored, self.scorer.cpu_seconds
 
     def extract(self, arch: dict[str, Any], path: str) -> dict[str, float]:
-        """Save ``arch``'s inherited weights (BatchNorm recalibrated) to ``path``."""
+        """Save ``arch``'s inherited weights in the first seed's supernet (BatchNorm
+        recalibrated) to ``path``."""
         return self.scorer.extract(Architecture.from_dict(arch), path)
 
 
@@ -183,7 +185,7 @@ class SearchOutcome:
     train_images: int
     seconds: float  # wall time of this process's part of the search
     worker_scored: int = 0  # candidates the evaluation actors scored in this process's part
-    worker_seconds: float = 0.0  # their time spent scoring (summed over actors)
+    worker_seconds: float = 0.0  # their CPU time spent scoring (summed over actors)
 
     @property
     def scored(self) -> list[Candidate]:
@@ -291,14 +293,23 @@ def _candidate(trial: Any, space: Any, source: str) -> Candidate:
                      status=status, scores=scores)
 
 
+def prefix_order(arch: Architecture) -> tuple[str, ...]:
+    """A sort key under which candidates with the same network-wide choices and the same
+    first blocks are neighbours."""
+    data = arch.to_dict()
+    return (data.get("binarizer", ""), data.get("rprelu", ""),
+            *(json.dumps(block, sort_keys=True) for block in data["blocks"]))
+
+
 class EvaluationWorkers:
     """``max_concurrent`` Ray actors (:class:`Evaluator`), each with the resources of a trial
-    (fewer when the cluster holds fewer: :func:`bnas.space.preflight.workers_that_fit`; more
-    would wait for resources forever), started on first use (a resumed search that has
-    nothing left to score starts none) and ended on leaving the ``with`` block."""
+    and every supernet seed's checkpoint (``checkpoint_dirs``); fewer when the cluster holds
+    fewer (:func:`bnas.space.preflight.workers_that_fit`; more would wait for resources
+    forever). Started on first use (a resumed search that has nothing left to score starts
+    none) and ended on leaving the ``with`` block."""
 
-    def __init__(self, space: Any, checkpoint_dir: Path) -> None:
-        self.space, self.checkpoint_dir = space, checkpoint_dir
+    def __init__(self, space: Any, checkpoint_dirs: list[Path]) -> None:
+        self.space, self.checkpoint_dirs = space, checkpoint_dirs
         self._actors: list[Any] = []
         self._sizes = (0, 0)
 
@@ -335,8 +346,8 @@ class EvaluationWorkers:
                       flush=True)
             remote = ray.remote(Evaluator).options(num_cpus=resources["cpu"],
                                                    num_gpus=resources["gpu"])
-            self._actors = [remote.remote(space, str(self.checkpoint_dir),
-                                          space.search.evaluate.bn_batches, trial_threads(space))
+            folders = [str(folder) for folder in self.checkpoint_dirs]
+            self._actors = [remote.remote(space, folders, trial_threads(space))
                             for _ in range(count)]
             self._sizes = ray.get([actor.scoring_images.remote() for actor in self._actors])[0]
             print(f"candidate search: {len(self._actors)} evaluation worker(s) ready in "
@@ -349,20 +360,28 @@ class EvaluationWorkers:
         return self._sizes
 
     def score(self, archs: list[Architecture]) -> list[dict[str, float]]:
-        """Scores of ``archs`` in order, ``evaluate.batch`` per actor call, spread over the
-        actors."""
+        """Scores of ``archs`` in order: sorted block by block and cut into one contiguous
+        share per actor, one call each, so that the candidates an actor scores together
+        share as many leading blocks as the round allows."""
         import ray
 
-        batch = self.space.search.evaluate.batch
-        batches = [archs[i:i + batch] for i in range(0, len(archs), batch)]
-        actors = self.actors if archs else []
-        futures = [actors[i % len(actors)].score.remote([arch.to_dict() for arch in chunk])
-                   for i, chunk in enumerate(batches)]
-        return [score for scores in ray.get(futures) for score in scores]
+        if not archs:
+            return []
+        actors = self.actors
+        order = sorted(range(len(archs)), key=lambda i: prefix_order(archs[i]))
+        share = -(-len(archs) // len(actors))
+        chunks = [order[i:i + share] for i in range(0, len(order), share)]
+        futures = [actor.score.remote([archs[i].to_dict() for i in chunk])
+                   for actor, chunk in zip(actors, chunks)]
+        scores: list[dict[str, float]] = [{} for _ in archs]
+        for chunk, chunk_scores in zip(chunks, ray.get(futures)):
+            for index, score in zip(chunk, chunk_scores):
+                scores[index] = score
+        return scores
 
     def work(self) -> tuple[int, float]:
-        """(candidates the actors scored, seconds they spent scoring), summed over actors;
-        (0, 0.0) when none was started."""
+        """(candidates the actors scored, CPU seconds they spent scoring), summed over
+        actors; (0, 0.0) when none was started."""
         import ray
 
         done = ray.get([actor.work.remote() for actor in self._actors])
@@ -451,12 +470,59 @@ def search_candidates(space: Any, run_dir: Path, workers: EvaluationWorkers, *, 
     write_candidates(candidates, inside_run(run_dir, CANDIDATES_FILE, "candidates file"))
     scored, seconds = workers.work()
     if scored:
-        threads = trial_threads(space)
-        log(f"candidate search: the workers scored {scored} candidates in {seconds:.1f} s of "
-            f"scoring: {scored / seconds / threads:.1f} candidates per second per core")
+        log(f"candidate search: the workers scored {scored} candidates in {seconds:.1f} CPU s: "
+            f"{scored / max(seconds, 1e-9):.1f} candidates per CPU second")
     images, train_images = workers.scoring_images()
     return SearchOutcome(candidates, standing.front.candidates(), images, train_images,
                          time.monotonic() - started, scored, seconds)
+
+
+def site_effect_records(scored: list[Candidate], seeds: int) -> dict[str, list[dict[str, Any]]]:
+    """Per-site effects of the distinct scored candidates' val top-1 (the mean over the
+    supernet seeds; :func:`bnas.site_effects.site_effects`), each seed's effect beside it,
+    and the seeds' rank agreement: plain data for :class:`bnas.run_record.OneShotRecord`."""
+    archs = [candidate.arch for candidate in scored]
+    effects = site_effects(archs, [candidate.scores["val_top1"] for candidate in scored])
+    per_seed = [[candidate.scores[seed_metric("val_top1", i)] for candidate in scored]
+                for i in range(seeds)] if seeds > 1 else []
+    agreement = seed_agreement(archs, per_seed) if per_seed else None
+    records = []
+    for effect in effects:
+        record = {"block": effect.block, "site": effect.site, "effect": effect.effect,
+                  "low": effect.low, "high": effect.high, "n_dynamic": effect.n_dynamic,
+                  "n_static": effect.n_static}
+        if agreement is not None and effect.key in agreement.sites:
+            record["per_seed"] = agreement.sites[effect.key]["effects"]
+            record["seeds_agree"] = agreement.sites[effect.key]["agree"]
+        records.append(record)
+    rank = [] if agreement is None else [
+        {key: json_value(value) for key, value in pair.items()} for pair in agreement.rank]
+    return {"site_effects": records, "seed_rank_agreement": rank}
+
+
+def describe_effects(effects: dict[str, list[dict[str, Any]]]) -> str:
+    """Lines for the console: every site's effect and interval, and a warning naming the
+    sites where the supernet seeds disagree in sign."""
+    if not effects["site_effects"]:
+        return "site effects: no site varies among the scored candidates"
+    lines = ["site effects (dynamic − static, val top-1 pt, 95 % interval over candidates):"]
+    for e in effects["site_effects"]:
+        interval = (f" [{100 * e['low']:+.2f}, {100 * e['high']:+.2f}]"
+                    if e["low"] is not None else "")
+        seeds = ("  seeds " + " ".join(f"{100 * v:+.2f}" for v in e["per_seed"])
+                 if e.get("per_seed") else "")
+        lines.append(f"  b{e['block']}.{e['site']:<16} {100 * e['effect']:+.2f}{interval}{seeds}")
+    disagree = [f"b{e['block']}.{e['site']}" for e in effects["site_effects"]
+                if e.get("seeds_agree") is False]
+    for pair in effects["seed_rank_agreement"]:
+        lines.append(f"  supernet seeds {pair['seeds'][0]} and {pair['seeds'][1]} rank the "
+                     f"candidates with Kendall τ {pair['tau']:+.2f}" if pair["tau"] is not None
+                     else "  supernet seeds: τ undefined (constant scores)")
+    if disagree:
+        lines.append(f"warning: the supernet seeds disagree in sign at {len(disagree)} of "
+                     f"{len(effects['site_effects'])} sites ({', '.join(disagree)}): "
+                     "their effects there are not established")
+    return "\n".join(lines)
 
 
 def write_candidates(candidates: list[Candidate], path: Path) -> Path:

@@ -37,7 +37,13 @@ from ray.tune.search import Searcher
 from bnas.files import CANDIDATES_FILE, WARM_START_DIR
 from bnas.rank_agreement import kendall_tau
 from bnas.run_record import ONESHOT_PHASES, SUPERNET_METRIC, is_trained, json_value
-from bnas.search.candidates import Candidate, search_candidates, select_for_retraining
+from bnas.search.candidates import (
+    Candidate,
+    describe_effects,
+    search_candidates,
+    select_for_retraining,
+    site_effect_records,
+)
 from bnas.search.cluster import ray_session, wait_for_a_node
 from bnas.search.phases import PhaseState
 from bnas.search.run_dir import RunFolder, write_space
@@ -93,7 +99,8 @@ def run_oneshot(space: Any, run: RunFolder, *, address: str | None = None) -> di
     name, resume = run.path.name, run.resume
     storage_path, run_dir = run.storage, run.path
     state = PhaseState.load(run_dir) if resume else PhaseState(run_dir)
-    trained = _check_done_phases(state)  # the files done phases left: whole, in the run
+    # the files done phases left: whole, in the run
+    trained = _check_done_phases(state, space.search.supernet.seeds)
     with run.writing():
         space = space.with_absolute_data_root()  # Ray's workers run in folders of their own
         # Candidates are costed in this process: measure their costs' parts while Ray starts.
@@ -118,7 +125,7 @@ def run_oneshot(space: Any, run: RunFolder, *, address: str | None = None) -> di
     return summary
 
 
-def _check_done_phases(state: PhaseState) -> Path | None:
+def _check_done_phases(state: PhaseState, seeds: int) -> Path | None:
     """The files a resumed run's done phases recorded, checked before Ray starts: inside the
     run folder, links followed, and whole (one line naming the file otherwise). Returns the
     trained supernet's checkpoint, or None when the supernet is not done."""
@@ -132,22 +139,24 @@ def _check_done_phases(state: PhaseState) -> Path | None:
     if not state.done("supernet"):
         return None
     checkpoint = state.path_of(state["supernet"].checkpoint, "supernet.checkpoint")
-    check_checkpoint(checkpoint, "supernet")
+    check_checkpoint(checkpoint, "supernet", seeds)
     return checkpoint
 
 
 def _train_supernet(space: Any, run_dir: Path, state: PhaseState, address: str | None,
                     resume: bool) -> Path:
     """Phase (a); returns the supernet's final checkpoint folder."""
-    from bnas.search.supernet_training import train_supernet_on_ray
+    from bnas.search.supernet_training import seed_checkpoints, train_supernet_on_ray
     from bnas.train.checkpoint import read_checkpoint_state
 
     with state.working("supernet"):
         checkpoint = train_supernet_on_ray(space, run_dir, address_given=address is not None,
                                            resume=resume)
-        history = read_checkpoint_state(checkpoint, what="supernet")["history"]
+        history = read_checkpoint_state(seed_checkpoints(checkpoint, 1)[0],
+                                        what="supernet")["history"]
+        seeds = space.search.supernet.seeds
         state.update("supernet", done=True, checkpoint=os.path.relpath(checkpoint, run_dir),
-                     candidate_epochs=float(history[-1]["candidate_epochs"]))
+                     candidate_epochs=float(history[-1]["candidate_epochs"]) * seeds)
     return Path(checkpoint)
 
 
@@ -157,8 +166,10 @@ def _search(space: Any, run_dir: Path, checkpoint: Path, state: PhaseState, name
     if state.done("search"):
         return [entry.model_dump() for entry in state["search"].selected]
     from bnas.search.candidates import EvaluationWorkers
+    from bnas.search.supernet_training import seed_checkpoints
 
-    with state.working("search"), EvaluationWorkers(space, checkpoint) as workers:
+    folders = seed_checkpoints(checkpoint, space.search.supernet.seeds)
+    with state.working("search"), EvaluationWorkers(space, folders) as workers:
         outcome = search_candidates(space, run_dir, workers, name=name, signals=signals,
                                     told_before=state["search"].told,
                                     on_round=lambda told: state.update("search", told=told))
@@ -169,15 +180,17 @@ def _search(space: Any, run_dir: Path, checkpoint: Path, state: PhaseState, name
                 path = run_dir / WARM_START_DIR / f"candidate_{candidate.number}.safetensors"
                 workers.extract(candidate.arch, path)
                 entry[INIT_WEIGHTS_KEY] = os.path.relpath(path, run_dir)
+        effects = site_effect_records(outcome.scored, space.search.supernet.seeds)
         state.update("search", done=True, candidate_epochs=outcome.candidate_epochs,
                      scored=len(outcome.scored), over_budget=outcome.over_budget,
-                     selected=selected)
+                     selected=selected, **effects)
     print(f"search done: {len(outcome.candidates)} candidates, {len(outcome.scored)} scored, "
           f"{outcome.over_budget} over budget; retraining {len(selected)} "
           f"({space.search.evaluate.retrain}"
           f"{', warm-started' if space.search.evaluate.warm_start else ''}): "
           + ", ".join(f"{entry['arch_summary']} ({entry[SUPERNET_METRIC]:.4f})"
                       for entry in selected), flush=True)
+    print(describe_effects(effects), flush=True)
     return selected
 
 
@@ -260,4 +273,7 @@ def oneshot_record(space: Any, state: PhaseState,
                            "processes": state[phase].processes} for phase in ONESHOT_PHASES},
         "kendall_tau": json_value(agreement["tau"]),
         "kendall_p": json_value(agreement["p"]),
+        "seeds": space.search.supernet.seeds,
+        "site_effects": [effect.model_dump() for effect in state["search"].site_effects],
+        "seed_rank_agreement": [pair.model_dump() for pair in state["search"].seed_rank_agreement],
     }

@@ -1,5 +1,6 @@
 """What ``bnas search`` prints when a search ends, whatever its strategy: counts, the best
-trial and where its files are, and a one-shot search's phase costs and rank agreement."""
+trial and where its files are, and a one-shot search's phase costs, rank agreement and
+whether its supernet seeds agree on where DySign pays."""
 
 from __future__ import annotations
 
@@ -56,4 +57,14 @@ def describe_oneshot(record: RunRecord) -> list[str]:
     if oneshot.kendall_tau is not None:
         lines.append(f"supernet vs stand-alone val top-1 of the {len(trained)} retrained: "
                      f"Kendall tau {oneshot.kendall_tau:+.2f} (p {oneshot.kendall_p:.2g})")
+    disagreeing = [f"b{e.block}.{e.site}" for e in oneshot.disagreeing_sites]
+    if oneshot.seeds > 1:
+        lines.append(
+            f"supernet seeds: {oneshot.seeds}; they agree in sign at "
+            f"{len(oneshot.site_effects) - len(disagreeing)} of {len(oneshot.site_effects)} "
+            "sites" + (f"; warning: not at {', '.join(disagreeing)} (where DySign pays is not "
+                       "established there; see the report)" if disagreeing else ""))
+    elif oneshot.site_effects:
+        lines.append("supernet seeds: 1; whether another seed's supernet agrees on where "
+                     "DySign pays is unknown (search.supernet.seeds: 2 tells)")
     return lines

@@ -131,10 +131,10 @@ def oneshot_plan(space: SearchSpace, objectives: str, stopping: str,
     supernet, evaluate = search.supernet, search.evaluate
     assert supernet is not None and evaluate is not None  # filled for oneshot by the checks
     per_step = supernet.candidates_per_step
-    supernet_cost = supernet.epochs * per_step
+    supernet_cost = supernet.epochs * per_step * supernet.seeds
     sampling = supernet.sampling
     if sampling == "sandwich":
-        sampling += " (largest, smallest" + (f" and {per_step - 2} random" if per_step > 2
+        sampling += " (largest, smallest" + (f" and {per_step - 2} fair" if per_step > 2
                                              else "") + ")"
         if supernet.inplace_distillation:
             sampling += ", in-place distillation from the largest"
@@ -149,17 +149,28 @@ def oneshot_plan(space: SearchSpace, objectives: str, stopping: str,
         retrained = "the Pareto set (its size is known after scoring)"
         retrain_cost = None
         total = f"{_count(supernet_cost)} candidate-epochs + {space.epochs} per Pareto candidate"
+    first = space.train_settings(space.train.central_params())["seed"]
+    seeds = (f"{supernet.seeds} supernets side by side (seeds {first}"
+             f"..{first + supernet.seeds - 1}), each" if supernet.seeds > 1
+             else "one supernet,")
+    ranking = ("the validation split" if evaluate.ranking_images is None
+               else f"{evaluate.ranking_images} validation images")
     return [
-        ("search", f"oneshot: train one supernet, score candidates with its weights "
-                   f"({search.algorithm} on {objectives}), retrain the best; seed {search.seed}"),
-        ("supernet", f"{_plural(supernet.epochs, 'epoch')}, {sampling}, "
+        ("search", f"oneshot: train {'supernets' if supernet.seeds > 1 else 'one supernet'}, "
+                   f"score candidates with inherited weights ({search.algorithm} on "
+                   f"{objectives}), retrain the best; seed {search.seed}"),
+        ("supernet", f"{seeds} {_plural(supernet.epochs, 'epoch')}, {sampling}, "
                      f"{_plural(per_step, 'candidate')} per step: {_count(supernet_cost)} "
-                     f"candidate-epochs; {_plural(supernet.workers, 'worker')} with {per_trial}"
+                     f"candidate-epochs in all; {_plural(supernet.workers, 'worker')} each with "
+                     f"{per_trial}"
                      + (f"; sampled settings at their middle: {fixed}" if fixed else "")),
         ("scoring", f"{_plural(evaluate.candidates, 'candidate')} of "
-                    f"{_count(space.size())} with inherited weights, BatchNorm re-estimated on "
-                    f"{_plural(evaluate.bn_batches, 'batch', 'batches')} each (forward passes "
-                    f"only), {evaluate.batch} per call"),
+                    f"{_count(space.size())} with inherited weights"
+                    + (" of every seed (the search follows their mean)" if supernet.seeds > 1
+                       else "")
+                    + f", BatchNorm re-estimated on "
+                    f"{_plural(evaluate.bn_batches, 'batch', 'batches')}, ranked on {ranking} "
+                    f"(forward passes only), {evaluate.batch} per worker and round"),
         ("retraining", f"{retrained} stand-alone, {space.epochs} epochs each {start}"
                        + (f": {_count(retrain_cost)} candidate-epochs" if retrain_cost else "")
                        + f"; {stopping}; {search.max_concurrent} at a time, {per_trial} each"),

@@ -218,11 +218,11 @@ def machine_workers(space: SearchSpace) -> int:
 
 
 def _parallel(space: SearchSpace) -> int:
-    """How many trials (or supernet workers, or a one-shot search's retrained candidates)
-    train at once on this machine."""
+    """How many trials (or supernet processes: seeds × workers, or a one-shot search's
+    retrained candidates) train at once on this machine."""
     search = space.search
     if search.strategy == "oneshot":
-        return max(search.supernet.workers, machine_workers(space))
+        return max(search.supernet.seeds * search.supernet.workers, machine_workers(space))
     return machine_workers(space)
 
 
@@ -235,18 +235,24 @@ def _check_resources(space: SearchSpace) -> None:
     search = space.search
     resources = search.resources_per_trial
     cpus, gpus = available_cpus(), torch.cuda.device_count()
-    workers = search.supernet.workers if search.strategy == "oneshot" else 1
-    what = "a trial" if workers == 1 else f"{workers} supernet workers"
+    workers, what = 1, "a trial"
+    if search.strategy == "oneshot":
+        supernet = search.supernet
+        workers = supernet.seeds * supernet.workers
+        if workers > 1:
+            what = (f"{supernet.seeds} supernet seeds × {supernet.workers} workers"
+                    if supernet.seeds > 1 else f"{workers} supernet workers")
+    asks = "asks" if workers == 1 else "ask"
     if resources.cpu * workers > cpus:
         raise LocatedError(
             ("search", "resources_per_trial", "cpu"),
-            f"{what} asks for {resources.cpu * workers:g} CPUs, this machine has {cpus}: Ray "
+            f"{what} {asks} for {resources.cpu * workers:g} CPUs, this machine has {cpus}: Ray "
             "would wait for them forever (lower it, or search on a cluster with --address)",
         )
     if resources.gpu * workers > gpus:
         raise LocatedError(
             ("search", "resources_per_trial", "gpu"),
-            f"{what} asks for {resources.gpu * workers:g} GPUs, this machine has {gpus}",
+            f"{what} {asks} for {resources.gpu * workers:g} GPUs, this machine has {gpus}",
         )
 
 

@@ -255,29 +255,36 @@ class SupernetSettings(SectionModel):
 
     Each step trains ``candidates_per_step`` candidates of the space on one batch (one
     optimizer step over their summed losses), so an epoch costs that many candidate-epochs.
-    ``uniform`` (SPOS, Guo et al. 2020) draws them uniformly: the default, because at one
-    candidate per step the supernet costs about one training, which is the point of a
-    one-shot search. ``sandwich`` (BigNAS, Yu et al. 2020; NAS-BNN) trains the largest and the
-    smallest candidate plus ``candidates_per_step - 2`` random ones, and with
-    ``inplace_distillation`` the others learn from the largest's logits as well.
+    ``sampling`` (:mod:`bnas.supernet.sampling`): ``uniform`` over architectures (SPOS, Guo et
+    al. 2020: a block is static once in n_i draws); ``fair``, every site static or dynamic
+    with probability 1/2, in complementary pairs (after FairNAS, Chu et al. 2021);
+    ``sandwich`` (BigNAS, Yu et al. 2020; NAS-BNN) trains the largest and the smallest
+    candidate plus ``candidates_per_step - 2`` fair ones, and with ``inplace_distillation``
+    the others learn from the largest's logits as well. ``seeds``: supernets trained with
+    seeds ``train.seed``, ``train.seed + 1``, …, side by side; every candidate is scored with
+    each, the search follows their mean score, and the report says where they disagree.
     """
 
     epochs: PositiveInt | None = None  # default: train.epochs
-    sampling: Literal["uniform", "sandwich"] = "uniform"
+    sampling: Literal["uniform", "fair", "sandwich"] = "uniform"
     candidates_per_step: PositiveInt = 1
     inplace_distillation: bool = True
-    workers: PositiveInt = 1  # Ray Train data-parallel workers
+    workers: PositiveInt = 1  # Ray Train data-parallel workers per supernet
+    seeds: PositiveInt = 1
 
 
 class EvaluateSettings(SectionModel):
     """Searching the trained supernet (``strategy: oneshot``): candidates scored with inherited
-    weights after re-estimating BatchNorm on ``bn_batches`` training batches, ``batch`` at a
-    time per Ray worker; then the ``top_k`` (or the Pareto set) are retrained stand-alone,
-    from scratch or, with ``warm_start``, from the supernet's weights."""
+    weights after re-estimating BatchNorm on ``bn_batches`` training batches, on the
+    validation split or a fixed ``ranking_images`` of it (balanced over the classes),
+    ``batch`` at a time per Ray worker (candidates in one batch share the computation of
+    their common leading blocks); then the ``top_k`` (or the Pareto set) are retrained
+    stand-alone, from scratch or, with ``warm_start``, from the supernet's weights."""
 
     candidates: PositiveInt = 500
     batch: PositiveInt = 16
     bn_batches: PositiveInt = 4
+    ranking_images: PositiveInt | None = None  # default: the whole validation split
     retrain: Literal["top_k", "pareto"] = "top_k"
     top_k: PositiveInt = 3
     warm_start: bool = False

@@ -5,7 +5,8 @@ each site keeps its static α and one DySign generator at the widest setting the
 for, and a candidate runs a leading slice of it (Once-for-All's elastic width). Train it once
 with candidates drawn per step (:class:`CandidateSampler`: uniform, or the sandwich rule), then
 score any candidate with inherited weights after recalibrating BatchNorm
-(:func:`evaluate_candidate`), and extract it as a plain network (:meth:`Supernet.extract`).
+(:func:`evaluate_candidates`: candidates sharing leading blocks share that computation),
+and extract it as a plain network (:meth:`Supernet.extract`).
 :func:`train_supernet` does the training with bnas.train's recipe (checkpoints, resume, data
 parallel under torch.distributed) and :func:`load_supernet` reads its checkpoint back. By
 hand, the loop is::
@@ -31,7 +32,7 @@ from bnas.supernet.elastic import ActiveGenerator, ElasticRPReLU, ElasticSign
 from bnas.supernet.evaluation import (
     calibration_batches,
     evaluate_candidate,
-    recalibrate_batchnorm,
+    evaluate_candidates,
 )
 from bnas.supernet.network import Supernet, leading_slice
 from bnas.supernet.sampling import SAMPLING_RULES, CandidateSampler
@@ -47,8 +48,8 @@ __all__ = [
     "SupernetResult",
     "calibration_batches",
     "evaluate_candidate",
+    "evaluate_candidates",
     "leading_slice",
     "load_supernet",
-    "recalibrate_batchnorm",
     "train_supernet",
 ]

@@ -84,19 +84,24 @@ class ElasticSign(DySign):
         )
         self.active: ActiveGenerator | None = None
 
-    def activate(self, threshold: Threshold, binarizer: str) -> None:
-        """Run ``threshold`` (static, or one generator setting) from the next forward on."""
-        use_binarizer(self, binarizer)
+    def slice_for(self, threshold: Threshold) -> ActiveGenerator | None:
+        """The slice of the generator ``threshold`` runs (None: static). Two thresholds with
+        the same slice are the same function here, e.g. reduction ratios whose hidden width
+        ``min_hidden`` clamps to the same size."""
         if not threshold.is_dynamic:
-            self.active = None
-            return
-        self.active = ActiveGenerator(
+            return None
+        return ActiveGenerator(
             hidden=max(self.channels // threshold.rd_ratio, threshold.min_hidden),
             in_features=2 * self.channels if threshold.pool == "mean_std" else self.channels,
             pool=threshold.pool,
             prelu=threshold.act == "prelu",
             tanh=threshold.bound == "tanh",
         )
+
+    def activate(self, threshold: Threshold, binarizer: str) -> None:
+        """Run ``threshold`` (static, or one generator setting) from the next forward on."""
+        use_binarizer(self, binarizer)
+        self.active = self.slice_for(threshold)
 
     def threshold(self, x: Tensor) -> Tensor:
         if self.active is None:

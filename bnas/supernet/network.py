@@ -15,15 +15,21 @@ binary convs / linears, norms, stem and head are those of every candidate alread
   (``W[:k, :c]`` for a generator's first layer, all of a binary conv), so extraction is one
   rule: for each name of the candidate's state dict, copy ``shared[name][:n₀, :n₁, ...]``.
   The extracted network computes the same function as the active supernet.
+- :meth:`Supernet.stages` and :meth:`Supernet.stage_keys` cut the network into the stem,
+  one stage per block and the head, and say which candidates compute the same in each, so
+  scoring (:mod:`bnas.supernet.evaluation`) computes what candidates share once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
 from bnas.architecture import Architecture
 from bnas.backbones import backbone_info
-from bnas.models import build_model
+from bnas.models import BinaryBackbone, build_model
 from bnas.nn import RPReLU, RSign
 from bnas.space import SearchSpace
 from bnas.space.sampling import SITE_JOIN
@@ -31,6 +37,14 @@ from bnas.supernet.elastic import ElasticRPReLU, ElasticSign, use_binarizer
 
 # Switches of bnas.nn.set_binarization (two-step recipe, float twin), kept on extraction.
 _BINARIZATION_FLAGS = ("binarize_weights", "binarize_activations")
+
+
+class Stage(NamedTuple):
+    """One piece of the network's forward pass: ``run`` maps the previous stage's output to
+    this one's; ``module`` holds the BatchNorms whose statistics the stage's output uses."""
+
+    run: Callable[[Any], Any]
+    module: nn.Module
 
 
 def leading_slice(tensor: Tensor, shape: tuple[int, ...]) -> Tensor:
@@ -101,6 +115,34 @@ class Supernet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.network(x)
+
+    def stages(self) -> list[Stage]:
+        """The forward pass in pieces: stem, each block, head, for a backbone whose features
+        are its stem then its blocks (:class:`~bnas.models.BinaryBackbone`'s own
+        ``forward_features``: ReActNet-A, ReAct-ResNet18); else the whole network as one
+        stage (binary CCT: no BatchNorm to recalibrate, nothing to share)."""
+        network = self.network
+        if type(network).forward_features is not BinaryBackbone.forward_features:
+            return [Stage(network, network)]
+        return [Stage(network.stem, network.stem),
+                *[Stage(block, block) for block in network.blocks],
+                Stage(network.forward_head, network.head)]
+
+    def stage_keys(self, arch: Architecture) -> list[Hashable]:
+        """Per stage of :meth:`stages`, what of ``arch`` that stage computes with: two
+        candidates whose keys agree up to a stage give the same output there, whatever their
+        names (reduction ratios clamped to the same hidden width are one function). Every
+        sign site binarizes with ``arch.binarizer`` and every RPReLU follows ``arch.rprelu``, so
+        both belong to the first stage."""
+        per_block: list[list[Hashable]] = [[] for _ in arch.blocks]
+        for index, site, sign in self._signs:
+            threshold = arch.blocks[index][site]
+            if isinstance(sign, ElasticSign):
+                per_block[index].append(sign.slice_for(threshold))
+        network_wide = (arch.binarizer, arch.rprelu)
+        if len(self.stages()) == 1:
+            return [(network_wide, *map(tuple, per_block))]
+        return [network_wide, *map(tuple, per_block), ()]
 
     def extract(self, arch: Architecture) -> nn.Module:
         """``build_model(arch)`` holding ``arch``'s slices of the shared weights (copies) and

@@ -1,12 +1,18 @@
-"""Scoring many candidates of one trained supernet, fast: :class:`CandidateScorer`.
+"""Scoring many candidates of a one-shot search's supernets, fast: :class:`CandidateScorer`.
 
-A one-shot search scores thousands of candidates with inherited weights
-(:func:`bnas.supernet.evaluate_candidate`: BatchNorm recalibrated on a few training batches,
-then the validation split). What can be done once is done once: the supernet is loaded, and
-the calibration and validation batches are loaded, transformed and moved to the device when
-the scorer is built, so scoring a candidate is only its forward passes. Every candidate is
-calibrated on the *same* training batches, drawn by the run's seed, so scores are comparable
-and a candidate scores the same wherever and whenever it is scored.
+A one-shot search scores hundreds of candidates with inherited weights
+(:func:`bnas.supernet.evaluate_candidates`: BatchNorm recalibrated on a few training batches,
+then the ranking batches), with every supernet it trained (``supernet.seeds``): a candidate's
+score is the mean over the seeds, and each seed's score is kept so that a report can say
+whether they agree. What can be done once is done once:
+
+- the supernets are loaded, and the calibration and ranking batches loaded, transformed and
+  moved to the device, when the scorer is built;
+- candidates scored together share the stem and their common leading blocks
+  (:func:`~bnas.supernet.evaluate_candidates`);
+- a candidate that computes what an earlier one computed (the same architecture, or one
+  whose reduction ratios ``min_hidden`` clamps to the same generator widths) takes the earlier
+  score: scoring is deterministic, every candidate is scored on the same batches.
 
 Plain torch (a Ray actor of :mod:`bnas.search` wraps it).
 """
@@ -14,6 +20,7 @@ Plain torch (a Ray actor of :mod:`bnas.search` wraps it).
 from __future__ import annotations
 
 import time
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,16 +28,18 @@ from typing import Any
 import torch
 
 from bnas.architecture import Architecture
+from bnas.run_record import seed_metric
 from bnas.space import SearchSpace
-from bnas.supernet.evaluation import calibration_batches, evaluate_candidate
+from bnas.supernet.evaluation import Batch, evaluate_candidate, evaluate_candidates
 from bnas.supernet.network import Supernet
-from bnas.supernet.training import load_supernet, supernet_config
-from bnas.train.checkpoint import epoch_seed, save_model
-from bnas.train.loop import eval_loader
-from bnas.train.prepare import prepare_data
+from bnas.supernet.training import (
+    load_supernet,
+    scoring_batches,
+    supernet_config,
+    supernet_data,
+)
+from bnas.train.checkpoint import save_model
 from bnas.train.runtime import resolve_device
-
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -38,68 +47,109 @@ class ScoringData:
     """The batches every candidate is scored on, already on the device."""
 
     calibration: list[Batch]  # training batches for BatchNorm recalibration
-    validation: list[Batch]  # the whole validation split
+    ranking: list[Batch]  # the validation split, or its ranking subset
     train_images: int  # size of the training split: what a candidate-epoch passes over
 
     @property
     def images_per_candidate(self) -> int:
-        """Images one scoring runs forward: calibration and validation together."""
-        return sum(len(labels) for _, labels in self.calibration + self.validation)
+        """Images one scoring with one supernet runs forward: calibration and ranking."""
+        return sum(len(labels) for _, labels in self.calibration + self.ranking)
 
 
-def scoring_data(space: SearchSpace, bn_batches: int, device: torch.device) -> ScoringData:
-    """The splits the supernet trained on (same subset, held-out split and seed) and the
-    calibration batches its training scored the largest and smallest candidate with
-    (:func:`bnas.supernet.training.train_supernet`), so a candidate scores here what it
+def scoring_data(space: SearchSpace, device: torch.device) -> ScoringData:
+    """The supernets' splits and the batches their training scored its ends on
+    (:func:`bnas.supernet.training.scoring_batches`), so a candidate scores here what it
     scored there."""
-    config = supernet_config(space)
-    splits = prepare_data(space.extremes()[1], config).splits
-    calibration = calibration_batches(splits.train, batch_size=config.batch_size,
-                                      count=bn_batches,
-                                      seed=epoch_seed(config.seed, "calibration"))
-    move = [(x.to(device), y.to(device)) for x, y in calibration]
-    validation = [(x.to(device), y.to(device)) for x, y in eval_loader(splits.val, config)]
-    return ScoringData(move, validation, len(splits.train))
+    prepared = supernet_data(space)
+    calibration, ranking = scoring_batches(space, prepared)
+
+    def move(batches: list[Batch]) -> list[Batch]:
+        return [(x.to(device), y.to(device)) for x, y in batches]
+
+    return ScoringData(move(calibration), move(ranking), len(prepared.splits.train))
 
 
 class CandidateScorer:
-    """Scores candidates of one supernet with inherited weights on fixed batches.
+    """Scores candidates of one or more supernets (the seeds of one space) with inherited
+    weights on fixed batches.
 
-    >>> scorer = CandidateScorer.from_checkpoint(space, "runs/x/supernet/last", bn_batches=4)
-    >>> scorer.score(arch)       # {"val_top1": 0.87, "val_loss": 0.41, "seconds": 0.02}
+    >>> scorer = CandidateScorer.from_checkpoints(space, ["runs/x/supernet/epoch_0005/seed_0"])
+    >>> scorer.score_many([arch])   # [{"val_top1": 0.87, "val_loss": 0.41, "val_top1_seed0": ...}]
     """
 
-    def __init__(self, supernet: Supernet, data: ScoringData, device: torch.device) -> None:
-        self.supernet = supernet.to(device)
+    def __init__(self, supernets: Sequence[Supernet], data: ScoringData,
+                 device: torch.device) -> None:
+        self.supernets = [supernet.to(device) for supernet in supernets]
         self.data = data
         self.device = device
+        self.known: dict[Hashable, dict[str, float]] = {}  # function key → scores
+        self.scored = 0  # candidates scored, not taken from ``known``
+        # CPU seconds of this process spent scoring them: on a shared machine a wall clock
+        # counts the other processes' turns too (10× on a loaded 2-core machine, measured).
+        self.cpu_seconds = 0.0
 
     @classmethod
-    def from_checkpoint(cls, space: SearchSpace, checkpoint_dir: str | Path, *,
-                        bn_batches: int, device: str | None = None) -> CandidateScorer:
-        """Load the supernet of ``checkpoint_dir`` and the scoring batches of ``space``.
-
-        ``device``: as ``train.device`` (default: the space's).
-        """
+    def from_checkpoints(cls, space: SearchSpace, checkpoint_dirs: Sequence[str | Path], *,
+                         device: str | None = None) -> CandidateScorer:
+        """Load every seed's supernet (:func:`bnas.supernet.load_supernet`) and the scoring
+        batches of ``space``. ``device``: as ``train.device`` (default: the space's)."""
         where = resolve_device(device or supernet_config(space).device)
-        return cls(load_supernet(space, checkpoint_dir), scoring_data(space, bn_batches, where),
-                   where)
+        return cls([load_supernet(space, folder) for folder in checkpoint_dirs],
+                   scoring_data(space, where), where)
+
+    def key(self, arch: Architecture) -> Hashable:
+        """What ``arch`` computes: equal keys, equal scores."""
+        return tuple(self.supernets[0].stage_keys(arch))
+
+    def score_many(self, archs: Sequence[Architecture]) -> list[dict[str, float]]:
+        """Scores of ``archs`` in order: per metric (``val_top1``, ``val_loss``, and
+        ``val_top5`` from 6 classes on) the mean over the supernets and, with two or more,
+        each one's (``val_top1_seed0``, …); ``cpu_seconds``: this candidate's share of the
+        scoring's CPU time (0 for one scored before)."""
+        keys = [self.key(arch) for arch in archs]
+        new: dict[Hashable, Architecture] = {}
+        for key, arch in zip(keys, archs):
+            if key not in self.known:
+                new.setdefault(key, arch)
+        share = 0.0
+        if new:
+            started = time.process_time()
+            per_seed = [evaluate_candidates(supernet, list(new.values()), self.data.calibration,
+                                            self.data.ranking, device=self.device)
+                        for supernet in self.supernets]
+            share = (time.process_time() - started) / len(new)
+            for position, key in enumerate(new):
+                self.known[key] = combine([seed[position] for seed in per_seed])
+            self.scored += len(new)
+            self.cpu_seconds += share * len(new)
+        scores = []
+        for key in keys:
+            scores.append({**self.known[key], "cpu_seconds": share if key in new else 0.0})
+            new.pop(key, None)  # a repeat within this call costs nothing more
+        return scores
 
     def score(self, arch: Architecture) -> dict[str, float]:
-        """``val_top1``, ``val_loss`` (and ``val_top5`` from 6 classes on) of ``arch`` with
-        inherited weights, and the ``seconds`` it took. The supernet keeps ``arch`` active."""
-        started = time.perf_counter()
-        metrics = evaluate_candidate(self.supernet, arch, self.data.calibration,
-                                     self.data.validation,
-                                     calibration_batches=len(self.data.calibration),
-                                     device=self.device)
-        scores = {f"val_{name}": value for name, value in metrics.items()}
-        return {**scores, "seconds": time.perf_counter() - started}
+        """One candidate's scores (:meth:`score_many`)."""
+        return self.score_many([arch])[0]
 
-    def extract(self, arch: Architecture, path: str | Path) -> dict[str, Any]:
-        """Score ``arch`` (which recalibrates its BatchNorm) and save it as a stand-alone
-        network's weights (safetensors): a warm start for :func:`bnas.train.train`."""
-        scores = self.score(arch)
+    def extract(self, arch: Architecture, path: str | Path, seed: int = 0) -> dict[str, Any]:
+        """Save ``arch``'s weights in supernet ``seed`` (BatchNorm recalibrated) as a
+        stand-alone network's (safetensors): a warm start for :func:`bnas.train.train`."""
+        supernet = self.supernets[seed]
+        scores = evaluate_candidate(supernet, arch, self.data.calibration, self.data.ranking,
+                                    device=self.device)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        save_model(self.supernet.extract(arch), path)
-        return scores
+        save_model(supernet.extract(arch), path)
+        return {f"val_{name}": value for name, value in scores.items()}
+
+
+def combine(per_seed: Sequence[dict[str, float]]) -> dict[str, float]:
+    """``val_<metric>``: the mean over the seeds' scores; with two or more seeds also each
+    seed's (:func:`bnas.run_record.seed_metric`)."""
+    out: dict[str, float] = {}
+    for name in per_seed[0]:
+        values = [scores[name] for scores in per_seed]
+        out[f"val_{name}"] = sum(values) / len(values)
+        if len(values) > 1:
+            out.update({seed_metric(f"val_{name}", i): value for i, value in enumerate(values)})
+    return out

@@ -34,7 +34,7 @@ takes each at its central value (:meth:`bnas.space.distributions.Distribution.ce
 
 After every epoch the largest and the smallest candidate are scored on the validation split
 with inherited weights, after re-estimating BatchNorm on ``evaluate.bn_batches`` training
-batches (:func:`~bnas.supernet.evaluate_candidate`): the two ends of the space, so a
+batches (:func:`~bnas.supernet.evaluate_candidates`): the two ends of the space, so a
 collapsing end shows at once.
 
 **Data parallel** (Ray Train sets up ``torch.distributed``; this module knows nothing of Ray).
@@ -62,6 +62,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Subset
 
 from bnas.architecture import Architecture
 from bnas.errors import BnasError
@@ -69,7 +70,7 @@ from bnas.files import LAST_DIR, MODEL_FILE
 from bnas.models import load_model_weights
 from bnas.space import SearchSpace
 from bnas.space.sections import EvaluateSettings, SupernetSettings
-from bnas.supernet.evaluation import calibration_batches, evaluate_candidate
+from bnas.supernet.evaluation import Batch, calibration_batches, evaluate_candidates
 from bnas.supernet.network import Supernet
 from bnas.supernet.sampling import CandidateSampler
 from bnas.train.checkpoint import (
@@ -120,17 +121,64 @@ def supernet_settings(space: SearchSpace) -> SupernetSettings:
 
 
 def supernet_config(
-    space: SearchSpace, *, device: str | None = None, threads: int | None = None
+    space: SearchSpace, *, device: str | None = None, threads: int | None = None,
+    seed_index: int = 0,
 ) -> TrainConfig:
     """The TrainConfig the supernet trains with: ``train:``'s fixed settings, each sampled one
-    at its central value, ``supernet.epochs`` epochs; ``device`` / ``threads`` when given."""
+    at its central value, ``supernet.epochs`` epochs; ``device`` / ``threads`` when given.
+
+    ``seed_index`` i of ``supernet.seeds``: the seed is ``train.seed + i`` (mod 2³²), which
+    draws the initialisation, the data order, augmentation and the candidates of every step
+    anew. The data split is the space's (:func:`supernet_data`), the same for every seed."""
     settings = space.train_settings(space.train.central_params())
     settings["epochs"] = supernet_settings(space).epochs
+    if seed_index:
+        base = int(settings.get("seed", TrainConfig.model_fields["seed"].default))
+        settings["seed"] = (base + seed_index) % 2**32
     if device is not None:
         settings["device"] = device
     if threads is not None:
         settings["threads"] = threads
     return TrainConfig.from_dict(settings, source=f"{space.source} supernet training")
+
+
+def supernet_data(space: SearchSpace) -> PreparedData:
+    """The splits every supernet of the space trains and is scored on: held out by
+    ``train.seed`` whatever the supernet's seed, so that no seed trains on another's
+    validation images, and the largest candidate fitted to them."""
+    return prepare_data(space.extremes()[1], supernet_config(space))
+
+
+def scoring_batches(space: SearchSpace, prepared: PreparedData
+                    ) -> tuple[list[Batch], list[Batch]]:
+    """What every candidate of the space is scored on, in memory: ``evaluate.bn_batches``
+    training batches for BatchNorm recalibration, and the ranking batches, the validation
+    split or ``evaluate.ranking_images`` of it (the same number per class, as far as the
+    classes go), both drawn by ``train.seed`` alone (:func:`supernet_data`)."""
+    evaluate = space.search.evaluate or EvaluateSettings()
+    config = supernet_config(space)
+    calibration = calibration_batches(prepared.splits.train, batch_size=config.batch_size,
+                                      count=evaluate.bn_batches,
+                                      seed=epoch_seed(config.seed, "calibration"))
+    validation = prepared.splits.val
+    if evaluate.ranking_images is not None and evaluate.ranking_images < len(validation):
+        validation = Subset(validation, balanced_subset(
+            validation.targets, evaluate.ranking_images, epoch_seed(config.seed, "ranking")))
+    return calibration, list(eval_loader(validation, config))
+
+
+def balanced_subset(targets: torch.Tensor, count: int, seed: int) -> list[int]:
+    """``count`` indices of ``targets``, as evenly spread over the classes as they allow,
+    each class's drawn by ``seed``; sorted."""
+    generator = torch.Generator().manual_seed(seed)
+    per_class = [(targets == c).nonzero().flatten() for c in targets.unique().tolist()]
+    per_class = [idx[torch.randperm(len(idx), generator=generator)].tolist() for idx in per_class]
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < count:
+        chosen += [idx[depth] for idx in per_class if depth < len(idx)][:count - len(chosen)]
+        depth += 1
+    return sorted(chosen)
 
 
 def candidate_sampler(space: SearchSpace, seed: int) -> CandidateSampler:
@@ -171,13 +219,38 @@ def _check_identity(state: dict[str, Any], space: SearchSpace, keys: tuple[str, 
 # -- data parallel ------------------------------------------------------------------------------
 
 
-def data_parallel_shard() -> Shard:
-    """(rank, world size) when a torch.distributed process group of two or more processes is
-    initialized, else None: a group of one (Ray Train with one worker) trains exactly as a
-    plain process does, with the same numbers."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        return dist.get_rank(), dist.get_world_size()
-    return None
+@dataclass(frozen=True)
+class SeedProcess:
+    """This process's part in training ``supernet.seeds`` supernets side by side: which seed it
+    trains, its share of that seed's batches (None: the whole batch) and the process group of
+    that seed's processes (None: the default group, or no group)."""
+
+    seed_index: int = 0
+    shard: Shard = None
+    group: Any = None
+
+
+def seed_process(space: SearchSpace) -> SeedProcess:
+    """Where this process stands when torch.distributed is initialized (Ray Train sets it up):
+    the world's S × W processes train S = ``supernet.seeds`` supernets, W =
+    ``supernet.workers`` data-parallel processes each; ranks s·W … s·W + W − 1 train seed s,
+    in a process group of their own (created here, collectively, by every process). One
+    process per seed trains exactly as a plain process does, with the same numbers. Without
+    torch.distributed: seed 0, no shard."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return SeedProcess()
+    settings = supernet_settings(space)
+    world, rank = dist.get_world_size(), dist.get_rank()
+    if world != settings.seeds * settings.workers:
+        raise BnasError(f"supernet: {world} processes, but {settings.seeds} seed(s) × "
+                        f"{settings.workers} worker(s) = {settings.seeds * settings.workers}")
+    seed_index, per_seed = divmod(rank, settings.workers)
+    if settings.workers == 1:
+        return SeedProcess(seed_index)
+    groups = [None] if settings.seeds == 1 else [
+        dist.new_group(list(range(s * settings.workers, (s + 1) * settings.workers)))
+        for s in range(settings.seeds)]
+    return SeedProcess(seed_index, (per_seed, settings.workers), groups[seed_index])
 
 
 def weights_checksum(model: nn.Module) -> float:
@@ -208,10 +281,11 @@ class CandidateStep:
 
     def __init__(self, model: nn.Module, supernet: Supernet, sampler: CandidateSampler,
                  config: TrainConfig, *, teacher: Logits | None,
-                 distil_from_largest: bool) -> None:
+                 distil_from_largest: bool, group: Any = None) -> None:
         self.model, self.supernet, self.sampler, self.config = model, supernet, sampler, config
         self.teacher = teacher
         self.distil_from_largest = distil_from_largest
+        self.group = group  # the seed's process group (None: the default one)
 
     def _gradient_sync(self, last: bool) -> contextlib.AbstractContextManager[Any]:
         if isinstance(self.model, DistributedDataParallel) and not last:
@@ -236,7 +310,7 @@ class CandidateStep:
         if isinstance(self.model, DistributedDataParallel):
             totals = torch.tensor([loss_sum, correct, seen], dtype=torch.float64,
                                   device=images.device)
-            dist.all_reduce(totals)
+            dist.all_reduce(totals, group=self.group)
             loss_sum, correct, seen = float(totals[0]), int(totals[1]), int(totals[2])
         return BatchResult(loss_sum, correct, seen)
 
@@ -272,12 +346,16 @@ def train_supernet(
     progress: bool = False,
     device: str | None = None,
     threads: int | None = None,
+    seed_index: int = 0,
 ) -> SupernetResult:
     """Train ``Supernet(space)`` on ``space.data`` (module docstring: loss, sampling, data
-    parallel); a checkpoint of every epoch goes to ``out_dir/last`` (process 0).
+    parallel); a checkpoint of every epoch goes to ``out_dir/last`` (process 0 of the seed).
 
-    Each epoch's history row: ``epoch``, ``step`` (two-step phase, if any), ``train_loss`` and
-    ``train_top1`` (mean over the step's candidates), ``val_loss_largest``,
+    ``seed_index``: which of ``supernet.seeds`` supernets this is (:func:`supernet_config`);
+    under torch.distributed the process's rank decides instead (:func:`seed_process`).
+
+    Each epoch's history row: ``epoch``, ``seed_index``, ``step`` (two-step phase, if any),
+    ``train_loss`` and ``train_top1`` (mean over the step's candidates), ``val_loss_largest``,
     ``val_top1_largest``, ``val_loss_smallest``, ``val_top1_smallest`` (after BatchNorm
     recalibration), ``candidates_per_step``, ``candidates_sampled`` and
     ``distinct_candidates`` (this epoch), ``dynamic_share`` (per block, the share of its sites
@@ -295,11 +373,14 @@ def train_supernet(
     holds a run when not resuming) is a one-line BnasError before anything is written.
     """
     out_dir = Path(out_dir)
-    shard = data_parallel_shard()
+    process = seed_process(space)
+    if dist.is_available() and dist.is_initialized():
+        seed_index = process.seed_index
+    shard = process.shard
     rank = 0 if shard is None else shard[0]
-    config = supernet_config(space, device=device, threads=threads)
+    config = supernet_config(space, device=device, threads=threads, seed_index=seed_index)
     local_batch_size(config, shard)  # fails early when the batch does not split
-    prepared = prepare_data(space.extremes()[1], config)
+    prepared = supernet_data(space)
     target = resolve_device(config.device)
     state: dict[str, Any] | None = None
     if resume_from is not None:
@@ -320,8 +401,9 @@ def train_supernet(
         if state is not None:
             load_model_weights(supernet, Path(state["folder"]) / MODEL_FILE, what="resume")
         supernet.to(target)
-        run = _SupernetRun(space, supernet, config, prepared, target, shard=shard,
-                           teacher=teacher, state=state, out_dir=out_dir, on_epoch=on_epoch)
+        run = _SupernetRun(space, supernet, config, prepared, target, process=process,
+                           seed_index=seed_index, teacher=teacher, state=state,
+                           out_dir=out_dir, on_epoch=on_epoch)
         return run.epochs(progress)
 
 
@@ -336,35 +418,35 @@ class _SupernetRun:
     """The epoch loop of :func:`train_supernet` on validated input."""
 
     def __init__(self, space: SearchSpace, supernet: Supernet, config: TrainConfig,
-                 prepared: PreparedData, device: torch.device, *, shard: Shard,
-                 teacher: nn.Module | None, state: dict[str, Any] | None, out_dir: Path,
-                 on_epoch: OnEpoch | None) -> None:
+                 prepared: PreparedData, device: torch.device, *, process: SeedProcess,
+                 seed_index: int, teacher: nn.Module | None, state: dict[str, Any] | None,
+                 out_dir: Path, on_epoch: OnEpoch | None) -> None:
         self.space, self.supernet, self.config = space, supernet, config
         self.arch, self.splits = prepared.arch, prepared.splits  # arch: the largest candidate
         splits = prepared.splits
+        shard = process.shard
+        self.seed_index = seed_index
         self.device, self.shard, self.out_dir, self.on_epoch = device, shard, out_dir, on_epoch
         self.rank = 0 if shard is None else shard[0]
         self.model: nn.Module = supernet
         if shard is not None:
             self.model = DistributedDataParallel(supernet, device_ids=_device_ids(device),
-                                                 find_unused_parameters=True)
+                                                 find_unused_parameters=True,
+                                                 process_group=process.group)
         settings = supernet_settings(space)
         self.sampler = candidate_sampler(space, config.seed)
         self.step = CandidateStep(
             self.model, supernet, self.sampler, config, teacher=teacher,
-            distil_from_largest=settings.sampling == "sandwich" and settings.inplace_distillation)
+            distil_from_largest=settings.sampling == "sandwich" and settings.inplace_distillation,
+            group=process.group)
         self.steps_per_epoch, self.drop_last = batches_per_epoch(
             len(splits.train), config.batch_size, shard)
         self.start_epoch = int(state["epoch"]) + 1 if state else 1
         self.optimizer = resume_optimizer(supernet, config, state, self.start_epoch)
         self.record = TrainingProgress.resume(state)
-        evaluate = space.search.evaluate or EvaluateSettings()
-        # The same images every epoch and in every process: the ends' scores are comparable
-        # from epoch to epoch and identical in every data-parallel process.
-        self.calibration = calibration_batches(
-            splits.train, batch_size=config.batch_size, count=evaluate.bn_batches,
-            seed=epoch_seed(config.seed, "calibration"))
-        self.val_loader = eval_loader(splits.val, config)
+        # The same images every epoch, in every process and for every seed, and the ones the
+        # search scores candidates on: the ends' scores are comparable throughout.
+        self.calibration, self.ranking = scoring_batches(space, prepared)
 
     def epochs(self, progress: bool) -> SupernetResult:
         config, steps = self.config, self.steps_per_epoch
@@ -390,10 +472,9 @@ class _SupernetRun:
                             epoch=epoch, steps_per_epoch=self.steps_per_epoch, progress=bar,
                             backward=self.step)
         scores = {}
-        for end, arch in zip(ENDS, (self.sampler.largest, self.sampler.smallest)):
-            val = evaluate_candidate(self.supernet, arch, self.calibration, self.val_loader,
-                                     calibration_batches=len(self.calibration),
-                                     device=self.device)
+        ends = evaluate_candidates(self.supernet, [self.sampler.largest, self.sampler.smallest],
+                                   self.calibration, self.ranking, device=self.device)
+        for end, val in zip(ENDS, ends):
             scores[f"val_loss_{end}"], scores[f"val_top1_{end}"] = val["loss"], val["top1"]
         return self._metrics(epoch, stats, scores, time.perf_counter() - started)
 
@@ -402,7 +483,7 @@ class _SupernetRun:
         per_step = len(self.sampler.candidates(0))
         first = (epoch - 1) * self.steps_per_epoch
         drawn = sampled(self.sampler, range(first, first + self.steps_per_epoch))
-        metrics: dict[str, Any] = {"epoch": epoch}
+        metrics: dict[str, Any] = {"epoch": epoch, "seed_index": self.seed_index}
         phase = phase_of(self.config, epoch)
         if phase is not None:
             metrics["step"] = phase

@@ -18,6 +18,29 @@ def topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> int:
     return int((top == labels[:, None]).any(dim=1).sum())
 
 
+class Tally:
+    """Cross-entropy (no smoothing), top-1 and (from 6 classes on) top-5 of logits added batch
+    by batch, as fractions: what :func:`evaluate` reports."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.with_top5 = num_classes >= TOP5_MIN_CLASSES
+        self.loss_sum, self.top1, self.top5, self.count = 0.0, 0, 0, 0
+
+    def add(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        self.loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
+        self.top1 += topk_correct(logits, labels, 1)
+        if self.with_top5:
+            self.top5 += topk_correct(logits, labels, 5)
+        self.count += len(labels)
+
+    def metrics(self) -> dict[str, float]:
+        count = max(self.count, 1)
+        metrics = {"loss": self.loss_sum / count, "top1": self.top1 / count}
+        if self.with_top5:
+            metrics["top5"] = self.top5 / count
+        return metrics
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -30,17 +53,8 @@ def evaluate(
     Puts ``model`` in eval mode (BN running statistics, no dropout) and leaves it there.
     """
     model.eval()
-    with_top5 = num_classes >= TOP5_MIN_CLASSES
-    loss_sum, top1, top5, count = 0.0, 0, 0, 0
+    tally = Tally(num_classes)
     for images, labels in loader:
         images, labels = images.to(device), labels.to(device)
-        logits = model(images)
-        loss_sum += float(F.cross_entropy(logits, labels, reduction="sum"))
-        top1 += topk_correct(logits, labels, 1)
-        if with_top5:
-            top5 += topk_correct(logits, labels, 5)
-        count += len(labels)
-    metrics = {"loss": loss_sum / max(count, 1), "top1": top1 / max(count, 1)}
-    if with_top5:
-        metrics["top5"] = top5 / max(count, 1)
-    return metrics
+        tally.add(model(images), labels)
+    return tally.metrics()

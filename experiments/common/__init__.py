@@ -21,7 +21,7 @@ from experiments.common.frame import CONFIGS, Experiment, resolve_root
 from experiments.common.plots import pyplot
 from experiments.common.provenance import git_commit, machine, versions, write_report
 from experiments.common.races import plot_race, race_tables, search_race
-from experiments.common.runner import ACCURACY_COLUMNS, run_training
+from experiments.common.runner import ACCURACY_COLUMNS, run_jobs, run_training
 from experiments.common.searches import (
     build_space,
     local_ray,
@@ -48,7 +48,6 @@ __all__ = [
     "comparison_line", "comparison_rows", "count", "flow", "git_commit", "kendall_tau",
     "local_ray", "machine", "markdown_table", "mean_sd", "noise_ceiling", "pct", "pm",
     "plot_race", "pvalue", "pyplot", "race_tables", "random_candidates", "resolve_root",
-    "run_one_search",
-    "run_training", "scaled_space", "search_race", "verdict", "versions", "write_csv",
-    "write_report",
+    "run_jobs", "run_one_search", "run_training", "scaled_space", "search_race", "verdict",
+    "versions", "write_csv", "write_report",
 ]

@@ -82,6 +82,7 @@ class Experiment:
         self.seeds: list[int] = []
         self.notes: list[str] = []
         self.started = time.time()
+        self.code = git_commit()  # at the start: the code that runs, whatever is committed later
         self.command = " ".join(["python -m", f"experiments.{name}", *map(shlex.quote, argv)])
         self.meta: dict[str, Any] = {}
 
@@ -129,7 +130,7 @@ class Experiment:
             "scale": self.scale.factor,
             "seeds": self.seeds,
             "workers": self.workers,
-            "code": git_commit(),
+            "code": self.code,
             "versions": versions(),
             "machine": machine(),
             "started": datetime.fromtimestamp(self.started, UTC).isoformat(

@@ -72,6 +72,21 @@ def run_training(jobs: list[dict[str, Any]], workers: int,
     (elapsed / finished × remaining: jobs are ordered so that each stretch mixes every kind).
     Results come back in job order.
     """
+    return run_jobs(train_job, jobs, workers, label, _test_accuracy)
+
+
+def _test_accuracy(result: dict[str, Any]) -> str:
+    if result.get("test_top1") is not None:
+        return f"test_top1 {result['test_top1']:.4f}"
+    return f"{result['status']}: {result.get('error')}"
+
+
+def run_jobs(function: Callable[[dict[str, Any]], dict[str, Any]], jobs: list[dict[str, Any]],
+             workers: int, label: Callable[[dict[str, Any]], str],
+             outcome: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
+    """``function(job)`` for every job, ``workers`` at a time in spawned processes (a
+    module-level function: it is pickled by name); one line per finished job (its label,
+    ``outcome(result)``, its ``seconds``, an ETA). Results come back in job order."""
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     if not jobs:
         return []
@@ -79,7 +94,7 @@ def run_training(jobs: list[dict[str, Any]], workers: int,
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs))),
                              mp_context=context) as pool:
-        futures = {pool.submit(train_job, job): index for index, job in enumerate(jobs)}
+        futures = {pool.submit(function, job): index for index, job in enumerate(jobs)}
         try:
             for done, future in enumerate(as_completed(futures), start=1):
                 index = futures[future]
@@ -87,11 +102,8 @@ def run_training(jobs: list[dict[str, Any]], workers: int,
                 results[index] = result
                 elapsed = time.monotonic() - start
                 eta = elapsed / done * (len(jobs) - done)
-                outcome = (f"test_top1 {result['test_top1']:.4f}"
-                           if result.get("test_top1") is not None
-                           else f"{result['status']}: {result.get('error')}")
                 print(f"[{format_seconds(elapsed):>8}] {done:>3}/{len(jobs)} "
-                      f"{label(jobs[index])}  {outcome}  ({result['seconds']:.0f} s)  "
+                      f"{label(jobs[index])}  {outcome(result)}  ({result['seconds']:.0f} s)  "
                       f"ETA {format_seconds(eta)}", flush=True)
         except KeyboardInterrupt:
             pool.shutdown(cancel_futures=True)
