@@ -532,7 +532,7 @@ train: {epochs: 1, batch_size: 32}
 search:
   strategy: oneshot
   algorithm: grid
-  supernet: {epochs: 1}
+  supernet: {epochs: 1, sampling: uniform}
   evaluate: {candidates: 100, batch: 4, bn_batches: 1}
 """
 

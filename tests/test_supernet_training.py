@@ -59,6 +59,7 @@ data: {name: digits, subset: 100}
 train: {epochs: 3, batch_size: 16, lr: 0.005}
 search:
   strategy: oneshot
+  supernet: {sampling: uniform, epochs: 3}
   evaluate: {bn_batches: 2}
 """
 STEPS = 900 // 16
@@ -68,7 +69,10 @@ SANDWICH = ["data.subset=20", "train.epochs=2", "train.two_step=true",
 
 
 def space_of(*overrides: str):
-    return parse_space(SPACE, "tiny.yaml", overrides=overrides)
+    """SPACE with ``overrides``; a supernet trains as many epochs as ``train.epochs`` says."""
+    epochs = [item.split("=")[1] for item in overrides if item.startswith("train.epochs=")]
+    return parse_space(SPACE, "tiny.yaml", overrides=[
+        *overrides, *(f"search.supernet.epochs={epoch}" for epoch in epochs[-1:])])
 
 
 @pytest.fixture(scope="module")

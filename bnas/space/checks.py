@@ -96,7 +96,8 @@ def check_strategy(space: SearchSpace) -> None:
                 f"weights: {metric!r} is not measured there; valid: "
                 f"{', '.join(ONESHOT_METRICS + COST_KEYS)}",
             )
-    supernet = search.supernet = search.supernet or SupernetSettings()
+    supernet = search.supernet = (search.supernet or SupernetSettings()).filled(
+        space.train.epochs)
     search.evaluate = search.evaluate or EvaluateSettings()
     if supernet.sampling == "sandwich" and supernet.candidates_per_step < 2:
         raise LocatedError(
@@ -104,8 +105,6 @@ def check_strategy(space: SearchSpace) -> None:
             f"{supernet.candidates_per_step}: the sandwich rule trains the largest and the "
             "smallest candidate every step: give 2 or more",
         )
-    if supernet.epochs is None:
-        supernet.epochs = space.train.epochs
     batch_size = int(space.train.central_setting("batch_size"))
     if batch_size % supernet.workers:
         raise LocatedError(
