@@ -161,32 +161,32 @@ search:
 
 
 def test_validate_shows_a_oneshot_plan_and_its_cost_in_candidate_epochs() -> None:
-    """The supernet trains twice train.epochs by default; scoring recalibrates on 10 batches."""
+    """The supernet trains train.epochs by default; scoring recalibrates on 4 batches."""
     from bnas.space.command import describe
 
     rows = dict(describe(parse_space(ONESHOT, "oneshot.yaml")))
     assert rows["search"].startswith("oneshot: train one supernet, score candidates")
     assert rows["supernet"] == (
-        "one supernet, 12 epochs, sandwich (largest, smallest and 1 fair), in-place "
-        "distillation from the largest, 3 candidates per step: 36 candidate-epochs in all; "
+        "one supernet, 6 epochs, sandwich (largest, smallest and 1 fair), in-place "
+        "distillation from the largest, 3 candidates per step: 18 candidate-epochs in all; "
         "2 workers each with 1 CPU + 0 GPU; sampled settings at their middle: train.lr 0.00316")
     assert rows["scoring"].startswith("200 candidates of 2,401 with inherited weights, "
-                                      "BatchNorm re-estimated on 10 batches, ranked on the "
+                                      "BatchNorm re-estimated on 4 batches, ranked on the "
                                       "validation split")
     seeds = dict(describe(parse_space(ONESHOT.replace("workers: 2}", "workers: 2, seeds: 2}"),
                                       "seeds.yaml")))
-    assert seeds["supernet"].startswith("2 supernets side by side (seeds 0..1), each 12 epochs")
-    assert "72 candidate-epochs in all" in seeds["supernet"]
+    assert seeds["supernet"].startswith("2 supernets side by side (seeds 0..1), each 6 epochs")
+    assert "36 candidate-epochs in all" in seeds["supernet"]
     assert "of every seed (the search follows their mean)" in seeds["scoring"]
-    assert seeds["cost"].startswith("84 candidate-epochs")
+    assert seeds["cost"].startswith("48 candidate-epochs")
     assert rows["retraining"].startswith("the top 2 stand-alone, 6 epochs each from scratch: "
                                          "12 candidate-epochs; ASHA on val_top1 (grace 2")
-    assert rows["cost"] == ("48 candidate-epochs (supernet + retraining), against 6 for "
+    assert rows["cost"] == ("30 candidate-epochs (supernet + retraining), against 6 for "
                             "training one candidate")
     assert "trials" not in rows
     pareto = dict(describe(parse_space(ONESHOT.replace("top_k: 2", "retrain: pareto"), "p.yaml")))
     assert pareto["retraining"].startswith("the Pareto set (its size is known after scoring)")
-    assert pareto["cost"].startswith("36 candidate-epochs + 6 per Pareto candidate")
+    assert pareto["cost"].startswith("18 candidate-epochs + 6 per Pareto candidate")
 
 
 def test_cost_range_and_impossible_budget() -> None:

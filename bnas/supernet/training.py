@@ -17,14 +17,15 @@ z_k the logits of candidate k. The teacher logits t_k:
 - otherwise (``uniform``, the largest itself, or no in-place distillation): ``train.teacher``
   when one is set (:mod:`bnas.train.distillation`), else no KD term.
 
-**The sandwich rule is the default** (:data:`bnas.space.sections.DEFAULT_SAMPLING`), with
-four candidates per step and twice a stand-alone run's epochs: of the recipes measured by
-``experiments.supernet_fidelity`` it is the one whose supernets, trained with two seeds, agree
-on where DySign pays (README "The supernet recipe"). A step's cost is ``candidates_per_step``
-candidate-epochs per epoch (one candidate-epoch = one candidate's forward and backward pass
-over the training data), so the default supernet costs 8 stand-alone trainings of a
-candidate; ``sampling: uniform`` with one candidate per step costs one, and is what the demo
-uses.
+**Uniform is the default** (:data:`bnas.space.sections.DEFAULT_SAMPLING`). Its cost is
+``candidates_per_step`` candidate-epochs per epoch (one candidate-epoch = one candidate's
+forward and backward pass over the training data), so at the default of one candidate per
+step the supernet costs what one stand-alone training of a candidate costs, which is what
+makes a one-shot search cheap. ``experiments.supernet_fidelity`` measured the fair and the
+sandwich rules, twice as long too, against it on two datasets: none said where DySign pays
+more reliably (README "The supernet recipe"), so the cheapest stays the default. The sandwich
+rule needs at least 2 candidates per step (largest and smallest); it pays when the extremes of
+the space must be trained well (BigNAS).
 
 Everything else is :func:`bnas.train.train`'s, by the same pieces (:mod:`bnas.train.loop`):
 AdamW over the same parameter groups, the learning rate per step, the two-step recipe (real
