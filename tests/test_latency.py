@@ -190,8 +190,11 @@ def test_space_prices_candidates_in_milliseconds() -> None:
                                                                      (3, "conv1x1")]
     table = space.latency_table()
     low, high = space.latency_range(table)
-    assert low == pytest.approx(table.static_ms["static"])
-    assert high == pytest.approx(table.predict(arch_with((2, "conv1x1"), (3, "conv1x1"))))
+    # the space's four candidates; a measured extra may be below zero (noise on a tiny net)
+    candidates = [arch_with(*dynamic) for dynamic in (
+        (), ((2, "conv1x1"),), ((3, "conv1x1"),), ((2, "conv1x1"), (3, "conv1x1")))]
+    predicted = [table.predict(arch) for arch in candidates]
+    assert (low, high) == pytest.approx((min(predicted), max(predicted)))
 
     from bnas.search.sampler import define_by_run, make_sampler
 

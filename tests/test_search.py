@@ -608,7 +608,7 @@ def _two_workers_one_per_node(tmp_path, address, env, load_space, load_supernet)
     lines = [line for line in done.stdout.splitlines() if "supernet epoch" in line]
     assert len(lines) == 2 and all(f"2 workers on {HEAD_IP}, {WORKER_IP}" in line
                                    for line in lines)
-    supernet = load_supernet(load_space(space_file), attempt["checkpoint"])
+    supernet = load_supernet(load_space(space_file), Path(attempt["checkpoint"]) / "seed_0")
     assert not supernet.training
 
 
